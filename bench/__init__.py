@@ -1,0 +1,1 @@
+"""Benchmarks: each prints JSON figures, side by side with its baseline."""

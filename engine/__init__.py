@@ -1,0 +1,1 @@
+"""Music Studio's engine: everything the app does, without Streamlit."""

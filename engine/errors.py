@@ -1,0 +1,47 @@
+"""The studio's error hierarchy: every failure a user can cause is one of these."""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base class for errors a person can act on; the message says what to do."""
+
+
+class InvalidAudio(EngineError):
+    """The audio given cannot be analysed."""
+
+
+class MissingFile(InvalidAudio):
+    """No file exists at the path given."""
+
+
+class EmptyFile(InvalidAudio):
+    """The file holds no bytes at all."""
+
+
+class UnsupportedFormat(InvalidAudio):
+    """The data is not audio in a format the studio reads."""
+
+
+class CorruptAudio(InvalidAudio):
+    """The data starts like audio but is truncated or damaged."""
+
+
+class NoSamples(InvalidAudio):
+    """The audio decodes to zero samples."""
+
+
+class NonFiniteSamples(InvalidAudio):
+    """The audio holds NaN or infinite sample values."""
+
+
+class InvalidMidi(EngineError):
+    """The MIDI given cannot be read or holds no notes."""
+
+
+class RenderingUnavailable(EngineError):
+    """MIDI cannot be rendered to audio on this machine (no FluidSynth or soundfont)."""
+
+
+class ModelUnavailable(EngineError):
+    """A trained model's checkpoint is missing or unreadable."""

@@ -1,0 +1,1 @@
+"""Network definitions only: nn.Module + config dataclass + from_checkpoint."""

@@ -1,0 +1,154 @@
+"""The studio's audio encoder: log-mel patches -> embedding -> task heads (genre, ...)."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from engine.errors import ModelUnavailable
+from engine.models.musicnn import Musicnn
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Shape of a StudioEncoder; stored inside its checkpoint."""
+
+    trunk: str = "musicnn"  # "musicnn": MSD-pretrained musicnn; "cnn": small CNN from scratch
+    input_channels: int = 1  # 1: log-mel; 3: log-mel + harmonic + percussive (HPSS)
+    n_mels: int = 96  # mel bands of the input patches
+    patch_frames: int = 187  # frames per input patch (~3 s at 16 kHz, hop 256)
+    cnn_width: int = 32  # channels of the first block of the "cnn" trunk (doubling per block)
+    embedding_dim: int = 256  # size of the shared clip embedding
+    dropout: float = 0.3  # dropout before the heads while training
+    heads: tuple[tuple[str, int], ...] = field(default=(("genre", 11),))  # (name, outputs)
+
+
+class ConvTrunk(nn.Module):
+    """Four conv blocks over (channels, mel, time), pooled to one vector per patch."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = config.input_channels
+        width = config.cnn_width
+        for _ in range(4):
+            layers += [
+                nn.Conv2d(channels, width, kernel_size=3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
+            channels, width = width, width * 2
+        self.blocks = nn.Sequential(*layers)
+        self.output_dim = channels * 2
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        """(B, C, mel, time) -> (B, output_dim): mean over frequency, mean+max over time."""
+        x = self.blocks(patches).mean(dim=2)
+        return torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)
+
+
+class MusicnnTrunk(nn.Module):
+    """musicnn (MSD-pretrained) as a trunk: penultimate layer + pooled mid-end features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.musicnn = Musicnn()
+        config = self.musicnn.config
+        self.output_dim = config.backend_units + 2 * config.midend_channels
+
+    def load_pretrained(self, path: Path) -> None:
+        """Start from the converted MSD weights (engine.train.convert_musicnn)."""
+        self.musicnn.load_state_dict(Musicnn.from_checkpoint(path).state_dict())
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        """(B, 1, mel, time) -> (B, output_dim)."""
+        out = self.musicnn.features(patches[:, 0].transpose(1, 2))
+        return torch.cat([out.penultimate, out.mean_pool, out.max_pool], dim=1)
+
+
+def build_trunk(config: EncoderConfig) -> ConvTrunk | MusicnnTrunk:
+    """The trunk named by the config; it has an `output_dim` attribute."""
+    if config.trunk == "cnn":
+        return ConvTrunk(config)
+    if config.trunk == "musicnn":
+        return MusicnnTrunk()
+    raise ValueError(f"unknown trunk {config.trunk!r}")
+
+
+class StudioEncoder(nn.Module):
+    """One forward pass: patches -> (embedding, logits per head)."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.trunk = build_trunk(config)
+        self.project = nn.Sequential(
+            nn.Linear(self.trunk.output_dim, config.embedding_dim),
+            nn.BatchNorm1d(config.embedding_dim),
+            nn.ReLU(inplace=True),
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.heads = nn.ModuleDict(
+            {name: nn.Linear(config.embedding_dim, size) for name, size in config.heads}
+        )
+
+    def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Map patches (B, C, n_mels, patch_frames) to (embedding (B, D), {head: logits})."""
+        embedding = self.project(self.trunk(patches))
+        hidden = self.dropout(embedding)
+        return embedding, {name: head(hidden) for name, head in self.heads.items()}
+
+    def save(self, path: Path, *, labels: dict[str, list[str]], metrics: dict) -> None:
+        """Write a slim self-describing checkpoint (no optimizer state)."""
+        torch.save(
+            {
+                "state_dict": self.state_dict(),
+                "config": asdict(self.config),
+                "labels": labels,
+                "version": CHECKPOINT_VERSION,
+                "metrics": metrics,
+            },
+            path,
+        )
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: Path, *, device: str | torch.device = "cpu"
+    ) -> tuple[StudioEncoder, dict[str, list[str]], dict]:
+        """Rebuild an encoder from its checkpoint.
+
+        Returns:
+            (encoder in eval mode, labels per head, stored metrics).
+
+        Raises:
+            ModelUnavailable: when the file is missing or not a studio encoder checkpoint.
+        """
+        if not Path(path).is_file():
+            raise ModelUnavailable(
+                f"The model file {path} is missing. Reinstall the studio or retrain the model "
+                "(see its model card in checkpoints/)."
+            )
+        try:
+            stored = torch.load(path, map_location=device, weights_only=True)
+            raw = dict(stored["config"])
+            raw["heads"] = tuple(tuple(head) for head in raw["heads"])
+            model = cls(EncoderConfig(**raw))
+            model.load_state_dict(stored["state_dict"])
+        except (
+            KeyError,
+            TypeError,
+            RuntimeError,
+            ValueError,
+            OSError,
+            EOFError,
+            pickle.UnpicklingError,
+        ) as err:
+            raise ModelUnavailable(f"The model file {path} could not be read ({err}).") from None
+        return model.to(device).eval(), stored["labels"], stored.get("metrics", {})

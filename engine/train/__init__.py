@@ -1,0 +1,1 @@
+"""Training and evaluation scripts; inference code never imports this package."""

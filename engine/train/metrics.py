@@ -1,0 +1,43 @@
+"""Evaluation figures shared by the genre (and later mood) training scripts."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+
+def hit_accuracy(probabilities: np.ndarray, targets: np.ndarray) -> float:
+    """Share of labelled items whose top-scored class is one of their classes.
+
+    Args:
+        probabilities: (items, classes) scores.
+        targets: (items, classes) multi-hot labels; items with no label are skipped.
+    """
+    labelled = targets.sum(axis=1) > 0
+    if not labelled.any():
+        return float("nan")
+    top = probabilities[labelled].argmax(axis=1)
+    return float(targets[labelled][np.arange(len(top)), top].mean())
+
+
+def per_class_auc(
+    probabilities: np.ndarray, targets: np.ndarray, names: tuple[str, ...]
+) -> dict[str, float]:
+    """ROC-AUC of each class that has both positive and negative items."""
+    scores: dict[str, float] = {}
+    for index, name in enumerate(names):
+        column = targets[:, index]
+        if 0 < column.sum() < len(column):
+            scores[name] = float(roc_auc_score(column, probabilities[:, index]))
+    return scores
+
+
+def macro_auc(probabilities: np.ndarray, targets: np.ndarray, names: tuple[str, ...]) -> float:
+    """Mean ROC-AUC over the classes that can be scored (both labels present)."""
+    scores = per_class_auc(probabilities, targets, names)
+    return float(np.mean(list(scores.values()))) if scores else float("nan")
+
+
+def top1_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy of the top class against one true class index per item."""
+    return float((probabilities.argmax(axis=1) == labels).mean())

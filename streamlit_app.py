@@ -1,0 +1,28 @@
+"""Music Studio: the app's entry point (`streamlit run streamlit_app.py`).
+
+Sets up the page, the navigation and the shared sidebar; it loads no model itself.
+
+The pages live in app_pages/, not pages/: Streamlit treats a folder named pages/ next to the
+entry point as the old multipage layout, and the first request after a server start then runs
+a page without this script (no sidebar, wrong navigation).
+"""
+
+import streamlit as st
+
+from ui.clip import clip_sidebar
+
+st.set_page_config(
+    page_title="Music Studio",
+    page_icon=":material/graphic_eq:",
+    layout="wide",
+    menu_items={"About": "Music Studio: generate, compare, classify and explore music, locally."},
+)
+
+page = st.navigation(
+    [
+        st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("app_pages/classify.py", title="Classify", icon=":material/category:"),
+    ]
+)
+clip_sidebar()
+page.run()

@@ -1,0 +1,68 @@
+"""AppTest fixtures: the real app script with the engine's model calls stubbed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine.genre import GENRES, GenrePrediction, GenreSegment
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "streamlit_app.py"
+TIMEOUT = 60  # seconds per script run: the first run imports torch
+
+
+def fake_prediction(
+    top: str = "jazz", seconds: float = 12.0, warnings: tuple[str, ...] = ()
+) -> GenrePrediction:
+    """A plausible GenrePrediction with `top` most likely overall and in most windows."""
+
+    def probabilities(leader: str) -> dict[str, float]:
+        return {g: (0.81 if g == leader else 0.02 + 0.01 * i) for i, g in enumerate(GENRES)}
+
+    segments = []
+    start = 0.0
+    while start < seconds:
+        end = min(start + 5.0, seconds)
+        leader = "blues" if len(segments) == 1 else top  # one change of genre over time
+        segments.append(
+            GenreSegment(start=start, end=end, top=leader, genres=probabilities(leader))
+        )
+        start = end
+    return GenrePrediction(
+        genres=probabilities(top), top=top, segments=tuple(segments), warnings=warnings
+    )
+
+
+@pytest.fixture
+def app() -> AppTest:
+    """The whole app (navigation, sidebar, pages), not yet run."""
+    return AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+
+
+@pytest.fixture
+def stub_classifier(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[tuple[bytes, str]]]:
+    """Replace ui.models.classify_bytes; returns the list of (bytes, name) it was called with.
+
+    Call as stub_classifier(prediction) or stub_classifier(raises=SomeEngineError("...")).
+    """
+    from ui import models
+
+    def install(
+        prediction: GenrePrediction | None = None, *, raises: Exception | None = None
+    ) -> list[tuple[bytes, str]]:
+        calls: list[tuple[bytes, str]] = []
+
+        def classify_bytes(data: bytes, name: str) -> GenrePrediction:
+            calls.append((data, name))
+            if raises is not None:
+                raise raises
+            return prediction or fake_prediction()
+
+        monkeypatch.setattr(models, "classify_bytes", classify_bytes)
+        return calls
+
+    return install

@@ -1,0 +1,132 @@
+"""The main flow in a real browser: start the app, upload a clip on Classify, see its genre.
+
+Runs the real app (real engine, real genre model) under `streamlit run` and drives it with
+Playwright in the system's headless Chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.app.conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# The app finds the genre model here (engine.genre.DEFAULT_CHECKPOINT / CHECKPOINT_ENV).
+CHECKPOINT = Path(
+    os.environ.get("MUSIC_STUDIO_GENRE_CHECKPOINT") or ROOT / "checkpoints" / "genre.pt"
+)
+START_SECONDS = 60  # the server answers its health check within this
+ANALYSIS_MS = 120_000  # first analysis loads torch and the model
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"streamlit exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    pytest.fail(f"streamlit did not become healthy in {START_SECONDS} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of the real app, served by `streamlit run` on a free localhost port."""
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium): no browser to drive")
+    if not CHECKPOINT.is_file():
+        pytest.skip(f"the genre model {CHECKPOINT} is not there yet")
+    port = free_port()
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    command = [
+        sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+        "--server.address", "127.0.0.1",
+        "--server.port", str(port),
+        "--server.headless", "true",
+        "--server.fileWatcherType", "none",
+        "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def page(app_url: str) -> Iterator:
+    """A fresh headless Chromium tab."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": 1000})
+        finally:
+            browser.close()
+
+
+def test_upload_a_clip_and_see_its_genre(app_url: str, page, wav_bytes: bytes) -> None:
+    from playwright.sync_api import expect
+
+    from engine.genre import GENRES
+    from ui.charts import genre_label
+
+    page.goto(f"{app_url}/classify")
+    expect(page.get_by_role("heading", name="Classify")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("choose an example to see its genre")).to_be_visible()
+
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        {"name": "tone.wav", "mimeType": "audio/wav", "buffer": wav_bytes}
+    )
+
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    expect(charts.first).to_be_visible(timeout=ANALYSIS_MS)
+    expect(charts).to_have_count(3)  # probabilities, genre over time, spectrogram
+    metric = page.locator('[data-testid="stMetric"]')
+    expect(metric).to_contain_text("Most likely genre")
+    top = metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+    assert top in {genre_label(g) for g in GENRES}
+    expect(charts.first).to_contain_text("Genre probabilities")
+    # The sidebar shows the clip as current; no traceback anywhere.
+    expect(page.locator('[data-testid="stSidebar"]')).to_contain_text("tone.wav")
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)

@@ -1,0 +1,71 @@
+"""Home page and the shared sidebar, with the engine's model calls stubbed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.app.conftest import ROOT
+
+
+def test_landing_page_explains_the_studio(app) -> None:
+    app.run()
+
+    assert not app.exception
+    assert app.title[0].value == "Music Studio"
+    assert "genre" in app.markdown[0].value
+    assert [b.label for b in app.button] == ["Classify an example clip"]
+    # Capabilities of later milestones are listed plainly as coming.
+    coming = [m.value for m in app.markdown if "coming" in m.value]
+    assert len(coming) == 5
+    headings = " ".join(h.value for h in app.subheader)
+    for capability in ("Classify", "Generate", "Compare", "Mood", "Similar", "Library"):
+        assert capability in headings
+
+
+def test_sidebar_says_no_clip_yet(app) -> None:
+    app.run()
+    assert app.sidebar.subheader[0].value == "Current clip"
+    assert "No clip yet" in app.sidebar.caption[0].value
+
+
+def test_classify_an_example_opens_classify_with_the_example(app, stub_classifier) -> None:
+    calls = stub_classifier()
+    app.run()
+
+    app.button[0].click().run()
+
+    assert not app.exception
+    assert app.title[0].value == "Classify"
+    clip = app.session_state["current_clip"]
+    assert clip.source == "example"
+    assert (ROOT / "examples" / clip.name).is_file()
+    assert calls and calls[0][1] == clip.name
+    assert clip.name in app.sidebar.markdown[0].value
+    # The example picker on Classify shows which example is current.
+    assert app.selectbox[0].value is not None
+    assert not app.warning  # no Streamlit complaint about setting the picker's state
+
+
+def test_missing_fluidsynth_is_named(app, monkeypatch) -> None:
+    from ui import machine
+
+    monkeypatch.setattr(
+        machine, "rendering_problem", lambda: "FluidSynth is missing. Install it with `apt`."
+    )
+    app.run()
+    assert any("FluidSynth is missing" in w.value for w in app.warning)
+
+
+def test_no_warning_when_rendering_works(app, monkeypatch) -> None:
+    from ui import machine
+
+    monkeypatch.setattr(machine, "rendering_problem", lambda: None)
+    app.run()
+    assert not app.warning
+
+
+def test_no_pages_directory_next_to_the_entry_point() -> None:
+    # A pages/ folder beside streamlit_app.py switches Streamlit to its old multipage mode
+    # on the first request after a start: pages then run without the sidebar and with the
+    # wrong navigation. Pages live in app_pages/.
+    assert not (Path(ROOT) / "pages").exists()

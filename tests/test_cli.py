@@ -1,0 +1,94 @@
+"""The command line, run as a person runs it: `python -m engine ...` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.genre import CHECKPOINT_ENV, GENRES
+from engine.models.encoder import EncoderConfig, StudioEncoder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m engine ARGS` from the project root."""
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment pointing the CLI at a tiny random genre checkpoint."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "genre.pt"
+    StudioEncoder(EncoderConfig(trunk="cnn", cnn_width=4, embedding_dim=16)).save(
+        path, labels={"genre": list(GENRES)}, metrics={}
+    )
+    return {CHECKPOINT_ENV: str(path)}
+
+
+def test_genres_json_lists_the_taxonomy() -> None:
+    result = run("genres", "--json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["genres"] == list(GENRES)
+
+
+@pytest.mark.parametrize("command", ["genres", "classify"])
+def test_every_subcommand_has_help(command: str) -> None:
+    result = run(command, "--help")
+    assert result.returncode == 0
+    assert "usage:" in result.stdout
+
+
+def test_classify_json_one_object_per_file(tone_file, tiny_env: dict[str, str]) -> None:
+    first = tone_file("a.wav", seconds=7.0)
+    second = tone_file("b.mp3", seconds=3.0)
+    result = run("classify", str(first), str(second), "--json", env=tiny_env)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["file"] for r in records] == [str(first), str(second)]
+    for record in records:
+        assert set(record) == {"file", "genres", "top", "segments", "warnings"}
+        assert set(record["genres"]) == set(GENRES)
+        assert record["top"] in GENRES
+        assert all(set(s) == {"start", "end", "top"} for s in record["segments"])
+
+
+def test_bad_files_are_reported_and_the_rest_processed(
+    tmp_path: Path, tone_file, tiny_env: dict[str, str]
+) -> None:
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.mp3"
+    text.write_text("these are not sounds")
+    good = tone_file("good.flac", seconds=2.0)
+    missing = tmp_path / "missing.ogg"
+    result = run("classify", str(empty), str(text), str(good), str(missing), "--json", env=tiny_env)
+    assert result.returncode == 1
+    assert [json.loads(line)["file"] for line in result.stdout.splitlines()] == [str(good)]
+    errors = result.stderr.strip().splitlines()
+    assert errors[0].startswith(f"{empty}: ") and "empty" in errors[0]
+    assert errors[1].startswith(f"{text}: ") and "WAV, FLAC" in errors[1]
+    assert errors[2].startswith(f"{missing}: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_model_is_reported_without_traceback(tone_file, tmp_path: Path) -> None:
+    result = run(
+        "classify", str(tone_file("a.wav")), env={CHECKPOINT_ENV: str(tmp_path / "none.pt")}
+    )
+    assert result.returncode == 2
+    assert "missing" in result.stderr and "Traceback" not in result.stderr

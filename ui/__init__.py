@@ -1,0 +1,1 @@
+"""The studio's only Streamlit-aware helpers: model loaders, cached runners, shared widgets."""

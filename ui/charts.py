@@ -1,0 +1,182 @@
+"""Plotly figures of analysis results: pure functions, result in, figure out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
+
+import numpy as np
+import plotly.graph_objects as go
+
+from engine.genre import GenrePrediction, GenreSegment
+
+ACCENT = "#6d4aff"  # the theme's primary colour (.streamlit/config.toml)
+PROBABILITY_SCALE = [[0.0, "#f7f5ff"], [0.5, "#a58cff"], [1.0, "#3b1fb0"]]
+# Magma-like, spelled out: plotly's own "Magma" starts at #000004, which Streamlit 1.67 draws pink.
+SPECTROGRAM_SCALE = [
+    [0.0, "#1b1035"],
+    [0.25, "#4b1d7a"],
+    [0.5, "#a3307e"],
+    [0.75, "#f1605d"],
+    [1.0, "#fcfdbf"],
+]
+FREQUENCY_TICKS_HZ = (500, 1000, 2000, 4000, 8000)  # lower ones crowd: mel is linear below 1 kHz
+_MARGIN = {"l": 10, "r": 10, "t": 30, "b": 10}
+
+
+def genre_label(genre: str) -> str:
+    """A genre as a musician writes it: "pop/rock" -> "Pop/Rock", "r&b" -> "R&B"."""
+    return genre.title()
+
+
+def genre_summary(prediction: GenrePrediction) -> str:
+    """The runners-up and how often the genre changes, in a sentence or two."""
+    ranked = sorted(prediction.genres, key=prediction.genres.get, reverse=True)
+    words = []
+    if len(ranked) > 1:
+        runners_up = " · ".join(f"{genre_label(g)} {prediction.genres[g]:.0%}" for g in ranked[1:3])
+        words.append(f"Then {runners_up}.")
+    windows = len(prediction.segments)
+    if windows > 1:
+        changes = sum(a.top != b.top for a, b in pairwise(prediction.segments))
+        words.append(
+            f"Over {windows} windows the most likely genre changes {changes} "
+            f"time{'s' if changes != 1 else ''}."
+            if changes
+            else f"Over {windows} windows the most likely genre stays the same."
+        )
+    return " ".join(words)
+
+
+def genre_bars(genres: Mapping[str, float], *, top: int | None = None) -> go.Figure:
+    """Horizontal bars of genre probabilities, most likely at the top.
+
+    Args:
+        genres: probability per genre name.
+        top: show only this many genres (all when None).
+    """
+    ranked = sorted(genres.items(), key=lambda item: item[1], reverse=True)[:top]
+    ranked.reverse()  # plotly draws the first bar at the bottom
+    names = [genre_label(name) for name, _ in ranked]
+    values = [float(p) for _, p in ranked]
+    figure = go.Figure(
+        go.Bar(
+            x=values,
+            y=names,
+            orientation="h",
+            marker_color=[
+                ACCENT if i == len(values) - 1 else "#b7a6ff" for i in range(len(values))
+            ],
+            text=[f"{p:.0%}" for p in values],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:.1%}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title="Genre probabilities",
+        xaxis={"range": [0, 1.12], "tickformat": ".0%", "title": None, "showgrid": True},
+        yaxis={"title": None},
+        height=max(260, 30 * len(values) + 80),
+        margin=_MARGIN,
+        showlegend=False,
+    )
+    return figure
+
+
+def genre_timeline(segments: Sequence[GenreSegment], genres: Sequence[str]) -> go.Figure:
+    """Heatmap of genre probability per window (genres down, time across).
+
+    Args:
+        segments: the windows of a GenrePrediction, in time order.
+        genres: the genres to show, top to bottom.
+    """
+    z = np.array([[segment.genres.get(g, 0.0) for segment in segments] for g in genres])
+    centres = [(segment.start + segment.end) / 2 for segment in segments]
+    widths = [segment.end - segment.start for segment in segments]
+    labels = [genre_label(g) for g in genres]
+    custom = np.array([[[segment.start, segment.end] for segment in segments] for _ in genres])
+    figure = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=centres,
+            y=labels,
+            customdata=custom,
+            zmin=0.0,
+            zmax=1.0,
+            colorscale=PROBABILITY_SCALE,
+            colorbar={"title": "p", "tickformat": ".0%", "thickness": 12},
+            hovertemplate="%{y}, %{customdata[0]:.0f}–%{customdata[1]:.0f} s: %{z:.0%}"
+            "<extra></extra>",
+            xgap=1,
+            ygap=1,
+        )
+    )
+    # Mark each window's top genre so the eye can follow changes of genre.
+    figure.add_trace(
+        go.Scatter(
+            x=centres,
+            y=[genre_label(segment.top) for segment in segments],
+            mode="markers",
+            marker={
+                "symbol": "circle",
+                "size": 7,
+                "color": "#ffffff",
+                "line": {"width": 1.5, "color": "#1f1a33"},
+            },
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
+    end = max((segment.end for segment in segments), default=0.0)
+    figure.update_layout(
+        title="Genre over time (white dot: most likely genre of each window)",
+        xaxis={"title": "seconds", "range": [0, end] if widths else None},
+        yaxis={
+            "title": None,
+            "autorange": "reversed",
+            "categoryorder": "array",
+            "categoryarray": labels,
+        },
+        height=max(300, 26 * len(labels) + 110),
+        margin=_MARGIN,
+    )
+    return figure
+
+
+def spectrogram(db: np.ndarray, seconds: np.ndarray, band_hz: np.ndarray) -> go.Figure:
+    """Heatmap of a log-mel spectrogram, bands evenly spaced with their frequencies marked.
+
+    Args:
+        db: (mel bands, columns) in dB relative to the peak.
+        seconds: start time of each column.
+        band_hz: centre frequency of each band.
+    """
+    # Bands as categories: evenly spaced like the mel scale, hover shows each band's Hz.
+    names = [f"{hz:.0f} Hz" for hz in band_hz]
+    ticks = [t for t in FREQUENCY_TICKS_HZ if band_hz[0] <= t <= band_hz[-1]]
+    tick_names = [names[int(np.abs(band_hz - t).argmin())] for t in ticks]
+    figure = go.Figure(
+        go.Heatmap(
+            z=db,
+            x=seconds,
+            y=names,
+            colorscale=SPECTROGRAM_SCALE,
+            zmin=float(db.min(initial=-80.0)),
+            zmax=0.0,
+            colorbar={"title": "dB", "thickness": 12},
+            hovertemplate="%{x:.1f} s, %{y}: %{z:.0f} dB<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title="Mel spectrogram",
+        xaxis={"title": "seconds"},
+        yaxis={
+            "title": None,
+            "tickvals": tick_names,
+            "ticktext": [f"{t // 1000} kHz" if t >= 1000 else f"{t} Hz" for t in ticks],
+        },
+        height=320,
+        margin=_MARGIN,
+    )
+    return figure

@@ -1,0 +1,138 @@
+"""Model loaders and cached runners: the one place pages reach the engine's heavy work.
+
+Models are loaded once per server process (`st.cache_resource`) and shared by every session;
+results are cached per clip, keyed by the sha256 of its bytes (`st.cache_data`), so a clip is
+decoded and analysed once whichever page asks first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import streamlit as st
+
+from engine import audio, features
+
+if TYPE_CHECKING:
+    from engine.genre import GenreClassifier, GenrePrediction
+
+# Torch modules are shared across sessions (Streamlit runs each session in its own thread):
+# one forward pass at a time keeps memory bounded and the modules' state untouched.
+MODEL_LOCK = threading.Lock()
+DECODED_CLIPS = 8  # decoded clips kept in memory, shared by all sessions
+CACHED_RESULTS = 256  # analysis results kept per runner
+SPECTROGRAM_COLUMNS = 1200  # time columns drawn at most; longer clips are averaged down
+
+
+def sha256_of(data: bytes) -> str:
+    """The cache key of a clip: the hex sha256 of its bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@st.cache_resource(show_spinner="Loading the genre model…")
+def genre_classifier() -> GenreClassifier:
+    """The shipped genre classifier, loaded once per server.
+
+    Raises:
+        ModelUnavailable: when checkpoints/genre.pt is missing or unreadable (not cached, so
+            the app picks the checkpoint up once it lands).
+    """
+    from engine import genre
+
+    return genre.load_classifier()
+
+
+def load_clip(data: bytes, name: str) -> audio.Clip:
+    """Decode and validate a clip's bytes (see `engine.audio.load`), once per server.
+
+    Raises:
+        InvalidAudio: for empty, unsupported, corrupt, sample-less or non-finite input.
+    """
+    return _decoded(sha256_of(data), name, data)
+
+
+# cache_resource, not cache_data: a decoded 10-minute clip is ~50 MB, and cache_data would
+# hand every rerun a fresh copy. The Clip is frozen and never modified, so sharing is safe.
+@st.cache_resource(show_spinner=False, max_entries=DECODED_CLIPS)
+def _decoded(sha256: str, name: str, _data: bytes) -> audio.Clip:
+    return audio.load(_data, name=name)
+
+
+def classify_bytes(data: bytes, name: str) -> GenrePrediction:
+    """Genre of a clip, overall and per window; cached by the sha256 of `data`.
+
+    Args:
+        data: the audio file's bytes.
+        name: the file name, used in messages.
+
+    Raises:
+        InvalidAudio: when the bytes are not usable audio.
+        ModelUnavailable: when the genre model has not been trained/shipped.
+    """
+    return _classify(sha256_of(data), name, data)
+
+
+@st.cache_data(show_spinner=False, max_entries=CACHED_RESULTS)
+def _classify(sha256: str, name: str, _data: bytes) -> GenrePrediction:
+    from engine import genre
+
+    clip = load_clip(_data, name)
+    classifier = genre_classifier()
+    with MODEL_LOCK:
+        return genre.classify(clip, classifier)
+
+
+@dataclass(frozen=True)
+class Spectrogram:
+    """A log-mel spectrogram reduced for display."""
+
+    db: np.ndarray  # (mel bands, columns) in dB relative to the peak, float32
+    seconds: np.ndarray  # start time of each column in seconds
+    band_hz: np.ndarray  # centre frequency of each mel band in Hz
+
+
+def spectrogram_bytes(data: bytes, name: str) -> Spectrogram:
+    """Log-mel spectrogram of a clip for display; cached by the sha256 of `data`.
+
+    Raises:
+        InvalidAudio: when the bytes are not usable audio.
+    """
+    return _spectrogram(sha256_of(data), name, data)
+
+
+@st.cache_data(show_spinner=False, max_entries=CACHED_RESULTS)
+def _spectrogram(sha256: str, name: str, _data: bytes) -> Spectrogram:
+    clip = load_clip(_data, name)
+    db = features.log_mel_db(clip.samples, sample_rate=clip.sample_rate)
+    seconds = features.frame_times(db.shape[1], sample_rate=clip.sample_rate)
+    db, seconds = average_columns(db, seconds, max_columns=SPECTROGRAM_COLUMNS)
+    band_hz = features.mel_frequencies(n_mels=db.shape[0], sample_rate=clip.sample_rate)
+    return Spectrogram(db=db, seconds=seconds, band_hz=band_hz)
+
+
+def average_columns(
+    values: np.ndarray, seconds: np.ndarray, *, max_columns: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Average neighbouring time columns so at most `max_columns` remain.
+
+    A browser draws a 10-minute spectrogram (25,000 frames) no better than 1,200 columns,
+    and far slower.
+
+    Returns:
+        (values with at most max_columns columns, start time of each kept column)
+    """
+    frames = values.shape[1]
+    if frames <= max_columns:
+        return values, seconds
+    step = int(np.ceil(frames / max_columns))
+    usable = frames - frames % step
+    head = values[:, :usable].reshape(values.shape[0], -1, step).mean(axis=2)
+    columns = [head]
+    if usable < frames:
+        columns.append(values[:, usable:].mean(axis=1, keepdims=True))
+    reduced = np.concatenate(columns, axis=1).astype(np.float32)
+    return reduced, seconds[::step][: reduced.shape[1]]

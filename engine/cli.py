@@ -22,10 +22,11 @@ def _quiet(files: Sequence[str]) -> bool:
 
 
 def _genres(args: argparse.Namespace) -> int:
+    from engine.generate import styles
     from engine.genre import GENRES
 
     if args.json:
-        print(json.dumps({"genres": list(GENRES)}))
+        print(json.dumps({"genres": list(GENRES), "styles": styles()}))
     else:
         print("\n".join(GENRES))
     return EXIT_OK
@@ -69,6 +70,84 @@ def _classify(args: argparse.Namespace) -> int:
     return status
 
 
+def _generate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from engine.errors import InvalidMidi, ModelUnavailable
+    from engine.generate import GenerationSettings, generate
+
+    settings = GenerationSettings(
+        style=args.genre,
+        seconds=args.seconds,
+        bars=args.bars,
+        tempo=args.tempo,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+        variations=args.variations,
+        instrument=args.instrument,
+        drums=args.drums,
+        prompt=args.prompt,
+        prompt_piece=args.prompt_piece,
+        prompt_bars=args.prompt_bars,
+    )
+    bar = tqdm(total=100, desc="generate", unit="%", disable=not sys.stderr.isatty())
+
+    def progress(fraction: float) -> None:
+        bar.update(round(fraction * 100) - bar.n)
+
+    try:
+        result = generate(settings, render=args.wav is not None, progress=progress)
+    except InvalidMidi as err:
+        bar.close()
+        print(f"{args.prompt or args.prompt_piece}: {err}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    except ModelUnavailable as err:
+        bar.close()
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except EngineError as err:
+        bar.close()
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    bar.close()
+
+    def numbered(path: Path, k: int) -> Path:
+        return path if k == 0 else path.with_name(f"{path.stem}-{k + 1}{path.suffix}")
+
+    status = EXIT_OK
+    written = []
+    for k, piece in enumerate(result.pieces):
+        midi_path = numbered(Path(args.out), k)
+        midi_path.parent.mkdir(parents=True, exist_ok=True)
+        midi_path.write_bytes(piece.midi)
+        record = {"midi": str(midi_path), "seconds": round(piece.seconds, 2), "seed": piece.seed,
+                  "tempo": round(piece.tempo, 2)}  # fmt: skip
+        if args.wav is not None:
+            if piece.audio is None:
+                status = EXIT_UNAVAILABLE
+            else:
+                import soundfile
+
+                wav_path = numbered(Path(args.wav), k)
+                wav_path.parent.mkdir(parents=True, exist_ok=True)
+                soundfile.write(wav_path, piece.audio, piece.sample_rate, subtype="PCM_16")
+                record["wav"] = str(wav_path)
+        written.append(record)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"style": result.settings.style, "pieces": written,
+                          "seconds_taken": round(result.seconds_taken, 3),
+                          "warnings": list(result.warnings)}))  # fmt: skip
+    else:
+        for record in written:
+            files = " and ".join(str(record[k]) for k in ("midi", "wav") if k in record)
+            print(f"wrote {files} ({record['seconds']} s at {record['tempo']} bpm, "
+                  f"seed {record['seed']})")  # fmt: skip
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per capability."""
     parser = argparse.ArgumentParser(
@@ -86,6 +165,28 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("files", nargs="+", metavar="FILE", help="WAV, FLAC, OGG, Opus or MP3")
     classify.add_argument("--json", action="store_true", help="one JSON object per line per file")
     classify.set_defaults(run=_classify)
+
+    generate = commands.add_parser(
+        "generate", help="generate music in a style (see `genres --json` for the styles)"
+    )
+    generate.add_argument("--genre", required=True, help="style, e.g. folk or 'chinese folk'")
+    length = generate.add_mutually_exclusive_group()
+    length.add_argument("--seconds", type=float, default=None, help="length (default 30)")
+    length.add_argument("--bars", type=int, default=None, help="length in bars instead")
+    generate.add_argument("--seed", type=int, default=0, help="same seed, same music")
+    generate.add_argument("--out", required=True, metavar="X.mid", help="MIDI file to write")
+    generate.add_argument("--wav", default=None, metavar="X.wav", help="also render audio")
+    generate.add_argument("--tempo", type=float, default=None, help="bpm (default: the style's)")
+    generate.add_argument("--temperature", type=float, default=1.0)
+    generate.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass")
+    generate.add_argument("--variations", type=int, default=1, help="pieces (X.mid, X-2.mid...)")
+    generate.add_argument("--instrument", type=int, default=None, help="GM program 0-127")
+    generate.add_argument("--drums", default=None, help="a drum style under a melodic one")
+    generate.add_argument("--prompt", default=None, metavar="FILE.mid", help="MIDI to continue")
+    generate.add_argument("--prompt-piece", default=None, help="held-out piece id to continue")
+    generate.add_argument("--prompt-bars", type=int, default=4, help="bars of the prompt used")
+    generate.add_argument("--json", action="store_true", help="print a JSON summary")
+    generate.set_defaults(run=_generate)
     return parser
 
 

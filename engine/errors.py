@@ -45,3 +45,7 @@ class RenderingUnavailable(EngineError):
 
 class ModelUnavailable(EngineError):
     """A trained model's checkpoint is missing or unreadable."""
+
+
+class InvalidSettings(EngineError):
+    """A setting is unknown or outside its allowed range; the message names both."""

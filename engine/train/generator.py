@@ -1,0 +1,508 @@
+"""Train the music generator on the corpus of engine.train.generator_data.
+
+    nice -n 10 python -m engine.train.generator --data ../shared/data --minutes 80
+
+Each training example is a window of one piece that starts at a bar line, prefixed by the
+piece's style token and the tempo token in effect there. Styles are drawn with probability
+proportional to the square root of their token count, so small styles (chinese folk, hiphop)
+are seen often without being replayed into memory. Melodic windows are transposed by a random
+interval (-5..+6 semitones). The run is seeded and resumable: its full state (weights,
+optimizer, data sampler, step) is saved every few minutes and picked up on the next start.
+Every evaluation writes the slim shipped checkpoint (checkpoints/generator.pt), the tokenizer
+JSON beside it and the model card (checkpoints/generator.md) with held-out perplexity per style.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.generate import DRUM_STYLES, STYLES
+from engine.midi import TOKENIZER_FILE, style_token
+from engine.models.generator import GeneratorConfig, MusicTransformer
+from engine.train.dataset import default_cache_dir
+from engine.train.generator_data import (
+    HELDOUT_FRACTION,
+    STYLE_SOURCES,
+    CorpusConfig,
+    TokenisedPiece,
+    build,
+    corpus_dir,
+    tokenise,
+)
+
+log = logging.getLogger("engine.train.generator")
+
+DEFAULT_CHECKPOINTS = Path("checkpoints")
+CHECKPOINT_NAME = "generator.pt"
+CARD_NAME = "generator.md"
+STATE_NAME = "generator_train_state.pt"  # the resumable state, in the corpus cache folder
+TRANSPOSE = (-5, 6)  # semitone range of the random transposition of melodic windows
+PREFIX = 2  # conditioning tokens: style, tempo
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run; stored in the resumable state and the model card."""
+
+    seed: int = 0  # weights, data order and augmentation follow from it
+    steps: int = 6000  # optimizer steps in all (the learning-rate schedule's length)
+    minutes: float = 80.0  # stop (and save) after this much wall time in this process
+    batch: int = 8  # windows per step
+    context: int = 512  # tokens per window, conditioning included
+    layers: int = 4
+    heads: int = 4
+    width: int = 256
+    dropout: float = 0.1
+    lr: float = 1e-3  # peak learning rate (AdamW)
+    warmup: int = 200  # steps of linear warm-up before the cosine decay
+    weight_decay: float = 0.1
+    eval_every: int = 500  # steps between held-out evaluations (each writes the checkpoint)
+    eval_tokens: int = 6000  # held-out tokens scored per style at each evaluation
+    save_minutes: float = 5.0  # wall time between saves of the resumable state
+    threads: int = 1  # torch threads: the machine is shared
+
+
+# --------------------------------------------------------------------------------------------
+# Data: windows of pieces with their conditioning
+
+
+class Windows:
+    """Draws training windows and makes the fixed held-out evaluation windows."""
+
+    def __init__(self, pieces: Sequence[TokenisedPiece], tokenizer, context: int) -> None:
+        self.context = context
+        self.vocab = tokenizer.vocab
+        self.pad = self.vocab["PAD_None"]
+        self.eos = self.vocab["EOS_None"]
+        self.bar = self.vocab["Bar_None"]
+        self.style_ids = {s: self.vocab[style_token(s)] for s in STYLES}
+        tempo_ids = np.array(sorted(i for t, i in self.vocab.items() if t.startswith("Tempo_")))
+        self.is_tempo = np.zeros(len(self.vocab), dtype=bool)
+        self.is_tempo[tempo_ids] = True
+        self.default_tempo = int(tempo_ids[len(tempo_ids) // 2])
+        self.shift = self._transpositions(tokenizer)
+        self.train = {s: [p for p in pieces if p.piece.style == s and p.piece.split == "train"]
+                      for s in STYLES}  # fmt: skip
+        self.heldout = {s: [p for p in pieces if p.piece.style == s and p.piece.split != "train"]
+                        for s in STYLES}  # fmt: skip
+        self.bars = {id(p): np.flatnonzero(p.ids == self.bar) for p in pieces}
+        tokens = {s: sum(len(p.ids) for p in self.train[s]) for s in STYLES}
+        self.styles = [s for s in STYLES if tokens[s]]
+        weights = np.array([math.sqrt(tokens[s]) for s in self.styles])
+        self.style_weights = weights / weights.sum()
+        self.piece_weights = {}
+        for s in self.styles:
+            lengths = np.array([len(p.ids) for p in self.train[s]], dtype=np.float64)
+            self.piece_weights[s] = lengths / lengths.sum()
+
+    def _transpositions(self, tokenizer) -> dict[int, np.ndarray]:
+        """Per semitone shift: id -> id of the shifted Pitch token, -1 when off the range."""
+        size = len(self.vocab)
+        out = {}
+        for k in range(TRANSPOSE[0], TRANSPOSE[1] + 1):
+            table = np.arange(size)
+            for token, i in self.vocab.items():
+                if token.startswith("Pitch_"):
+                    table[i] = self.vocab.get(f"Pitch_{int(token[6:]) + k}", -1)
+            out[k] = table
+        return out
+
+    def _tempo_at(self, ids: np.ndarray, start: int) -> int:
+        before = np.flatnonzero(self.is_tempo[ids[: start + 8]])  # the first bar's tempo too
+        return int(ids[before[-1]]) if len(before) else self.default_tempo
+
+    def window(self, piece: TokenisedPiece, start: int, transpose: int = 0) -> np.ndarray:
+        """Conditioning + tokens from `start` (+ EOS at the piece's end), padded to context."""
+        body = piece.ids[start : start + self.context - PREFIX].astype(np.int64)
+        if len(body) < self.context - PREFIX:
+            body = np.append(body, self.eos)
+        if transpose:
+            shifted = self.shift[transpose][body]
+            if (shifted >= 0).all():
+                body = shifted
+        prefix = [self.style_ids[piece.piece.style], self._tempo_at(piece.ids, start)]
+        out = np.full(self.context, self.pad, dtype=np.int64)
+        out[:PREFIX] = prefix
+        out[PREFIX : PREFIX + len(body)] = body[: self.context - PREFIX]
+        return out
+
+    def sample(self, rng: np.random.Generator, batch: int) -> torch.Tensor:
+        """A batch of random training windows."""
+        rows = []
+        for _ in range(batch):
+            style = self.styles[int(rng.choice(len(self.styles), p=self.style_weights))]
+            pieces = self.train[style]
+            piece = pieces[int(rng.choice(len(pieces), p=self.piece_weights[style]))]
+            bars = self.bars[id(piece)]
+            # Starts late in the piece are rarer: a window should be mostly music, not padding.
+            usable = bars[bars < max(1, len(piece.ids) - self.context // 2)]
+            start = int(rng.choice(usable)) if len(usable) else 0
+            if rng.random() < 0.1:
+                start = 0  # beginnings matter: every generation starts at one
+            shift = 0
+            if style not in DRUM_STYLES:
+                shift = int(rng.integers(TRANSPOSE[0], TRANSPOSE[1] + 1))
+            rows.append(self.window(piece, start, shift))
+        return torch.from_numpy(np.stack(rows))
+
+    def evaluation(self, tokens_per_style: int) -> dict[str, torch.Tensor]:
+        """Fixed held-out windows per style: consecutive windows of each piece, from its start."""
+        out = {}
+        for style in STYLES:
+            rows, total = [], 0
+            for piece in self.heldout[style]:
+                start = 0
+                while start < len(piece.ids) and total < tokens_per_style:
+                    rows.append(self.window(piece, start))
+                    total += min(len(piece.ids) - start, self.context - PREFIX)
+                    bars = self.bars[id(piece)]
+                    later = bars[bars >= start + self.context - PREFIX - 64]
+                    if not len(later):
+                        break
+                    start = int(later[0])
+                if total >= tokens_per_style:
+                    break
+            if rows:
+                out[style] = torch.from_numpy(np.stack(rows))
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+
+
+def loss_of(model: MusicTransformer, batch: torch.Tensor, pad: int) -> tuple[torch.Tensor, int]:
+    """Mean next-token cross-entropy over non-padding targets, and their count."""
+    logits = model(batch[:, :-1])
+    targets = batch[:, 1:]
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=pad
+    )
+    return loss, int((targets != pad).sum())
+
+
+@torch.no_grad()
+def heldout_perplexity(
+    model: MusicTransformer, windows: dict[str, torch.Tensor], pad: int, batch: int = 8
+) -> dict[str, float]:
+    """Perplexity per style over the held-out windows (the tempo token after the style
+    token counts too)."""
+    model.eval()
+    out = {}
+    for style, rows in windows.items():
+        total, count = 0.0, 0
+        for i in range(0, len(rows), batch):
+            loss, n = loss_of(model, rows[i : i + batch], pad)
+            total += float(loss) * n
+            count += n
+        out[style] = round(math.exp(total / max(count, 1)), 3)
+    model.train()
+    return out
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to a tenth of the peak."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _optimizer(model: MusicTransformer, config: TrainConfig) -> torch.optim.Optimizer:
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    rest = [p for n, p in model.named_parameters() if p.dim() < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest}],
+        lr=config.lr,
+        betas=(0.9, 0.95),
+    )
+
+
+def style_tempos(pieces: Sequence[TokenisedPiece]) -> dict[str, float]:
+    """Median first tempo of each style's training pieces: the default tempo of a style."""
+    out = {}
+    for style in STYLES:
+        tempos = [
+            p.piece.tempo for p in pieces if p.piece.style == style and p.piece.split == "train"
+        ]
+        out[style] = round(float(np.median(tempos)), 1) if tempos else 120.0
+    return out
+
+
+def corpus_summary(pieces: Sequence[TokenisedPiece]) -> dict[str, dict[str, int]]:
+    """Pieces and tokens per style and split."""
+    out: dict[str, dict[str, int]] = {}
+    for style in STYLES:
+        chosen = [p for p in pieces if p.piece.style == style]
+        out[style] = {
+            "train_pieces": sum(p.piece.split == "train" for p in chosen),
+            "heldout_pieces": sum(p.piece.split != "train" for p in chosen),
+            "train_tokens": int(sum(len(p.ids) for p in chosen if p.piece.split == "train")),
+            "heldout_tokens": int(sum(len(p.ids) for p in chosen if p.piece.split != "train")),
+        }
+    return out
+
+
+def train(
+    config: TrainConfig,
+    *,
+    data_dir: Path,
+    cache_dir: Path,
+    checkpoints: Path,
+    fresh: bool = False,
+) -> dict:
+    """Run (or resume) training; returns the last metrics.
+
+    Args:
+        config: the run's settings (a resumed run keeps its stored ones but `minutes` and
+            `steps`, so a finished run can be extended).
+        data_dir: the shared data folder (the corpus is built from it when missing).
+        cache_dir: where the corpus and the resumable state live.
+        checkpoints: where the shipped checkpoint, tokenizer and model card are written.
+        fresh: ignore a saved state and start over.
+    """
+    from tqdm import tqdm
+
+    torch.set_num_threads(config.threads)
+    folder = corpus_dir(cache_dir)
+    if not (folder / "index.json").is_file():
+        build(CorpusConfig(data_dir=data_dir, cache_dir=cache_dir, seed=config.seed))
+    tokenizer, pieces = tokenise(cache_dir)
+    state_path = folder / STATE_NAME
+    state = None
+    if state_path.is_file() and not fresh:
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        overrides = {"minutes": config.minutes, "steps": config.steps}  # to extend a run
+        config = TrainConfig(**{**state["train_config"], **overrides})
+        log.info("resuming from step %d (%s)", state["step"], state_path)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    windows = Windows(pieces, tokenizer, config.context)
+    evaluation = windows.evaluation(config.eval_tokens)
+    model_config = GeneratorConfig(
+        vocab_size=len(tokenizer.vocab),
+        context=config.context,
+        layers=config.layers,
+        heads=config.heads,
+        width=config.width,
+        dropout=config.dropout,
+    )
+    model = MusicTransformer(model_config)
+    optimizer = _optimizer(model, config)
+    step, tokens_seen, history = 0, 0, []
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        step, tokens_seen, history = state["step"], state["tokens_seen"], state["history"]
+    summary = corpus_summary(pieces)
+    tempos = style_tempos(pieces)
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(checkpoints / TOKENIZER_FILE)
+
+    def save_state() -> None:
+        tmp = state_path.with_suffix(".tmp")
+        torch.save(
+            {
+                "train_config": asdict(config),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "step": step,
+                "tokens_seen": tokens_seen,
+                "history": history,
+            },
+            tmp,
+        )
+        tmp.replace(state_path)
+
+    def evaluate_and_ship(train_loss: float) -> dict:
+        perplexity = heldout_perplexity(model, evaluation, windows.pad)
+        metrics = {
+            "step": step,
+            "tokens_seen": tokens_seen,
+            "train_loss": round(train_loss, 4),
+            "heldout_perplexity": perplexity,
+        }
+        history.append(metrics)
+        model.eval()
+        model.save(
+            checkpoints / CHECKPOINT_NAME,
+            vocab=[tokenizer[i] for i in range(len(tokenizer.vocab))],
+            meta={
+                "styles": list(STYLES),
+                "style_tempos": tempos,
+                "metrics": metrics,
+                "corpus": summary,
+            },
+        )
+        model.train()
+        write_model_card(checkpoints / CARD_NAME, config, model_config, metrics, summary, history)
+        tqdm.write(json.dumps(metrics))
+        return metrics
+
+    started = time.monotonic()
+    last_save = started
+    smoothed = float("nan")
+    metrics: dict = history[-1] if history else {}
+    model.train()
+    progress = tqdm(total=config.steps, initial=step, desc="generator", unit="step", smoothing=0.02)
+    while step < config.steps:
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, config)
+        batch = windows.sample(rng, config.batch)
+        loss, count = loss_of(model, batch, windows.pad)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        tokens_seen += count
+        value = loss.item()
+        smoothed = value if math.isnan(smoothed) else 0.98 * smoothed + 0.02 * value
+        progress.update()
+        progress.set_postfix(loss=f"{smoothed:.3f}", lr=f"{learning_rate(step, config):.1e}")
+        out_of_time = time.monotonic() - started > config.minutes * 60
+        if step % config.eval_every == 0 or step == config.steps or out_of_time:
+            metrics = evaluate_and_ship(smoothed)
+        if time.monotonic() - last_save > config.save_minutes * 60 or out_of_time:
+            save_state()
+            last_save = time.monotonic()
+        if out_of_time:
+            tqdm.write(
+                f"stopping after {config.minutes} minutes at step {step}; run again to resume"
+            )
+            break
+    progress.close()
+    save_state()
+    return metrics
+
+
+def write_model_card(
+    path: Path,
+    config: TrainConfig,
+    model_config: GeneratorConfig,
+    metrics: dict,
+    summary: dict[str, dict[str, int]],
+    history: list[dict],
+) -> None:
+    """The generator's model card: data and licences, metrics, and how to retrain."""
+    params = sum(p.numel() for p in MusicTransformer(model_config).parameters())
+    rows = "\n".join(
+        f"| {s} | {c['train_pieces']} | {c['heldout_pieces']} | {c['train_tokens']:,} | "
+        f"{metrics['heldout_perplexity'].get(s, float('nan')):.2f} |"
+        for s, c in summary.items()
+    )
+    curve = "\n".join(
+        f"| {h['step']} | {h['tokens_seen']:,} | {h['train_loss']:.3f} | "
+        f"{np.exp(np.mean(np.log(list(h['heldout_perplexity'].values())))):.2f} |"
+        for h in history
+    )
+    sources = "\n".join(
+        f"- `{s.name}` -> {s.style}" + (f" (at most {s.cap} pieces)" if s.cap else "")
+        for s in STYLE_SOURCES
+    )
+    retrain = (
+        "nice -n 10 .venv/bin/python -m engine.train.generator --data ../shared/data "
+        f"--steps {config.steps} --minutes {config.minutes:g}"
+    )
+    text = f"""# Music generator (`generator.pt`)
+
+A decoder-only transformer over miditok REMI tokens (Program, Tempo and TimeSig tokens in one
+stream; tokenizer: `{TOKENIZER_FILE}`), conditioned on a style token and a tempo token, sampled
+with a key/value cache. {params / 1e6:.2f} M parameters: {model_config.layers} layers, width
+{model_config.width}, {model_config.heads} heads, context {model_config.context} tokens.
+Inference: `engine.generate.generate(GenerationSettings(style=...))`, or
+`python -m engine generate --genre STYLE --seconds 30 --seed 0 --out piece.mid`.
+
+## Data
+
+Real music only; {HELDOUT_FRACTION:.0%} of each style's pieces (rounded up, chosen by a hash of
+the piece id) are held out by piece and never trained on.
+
+{sources}
+
+| licence | source |
+|---|---|
+| public domain works; music21 corpus (BSD-3) | Bach chorales, classical works (Beethoven, ...) |
+| public domain works; music21 corpus (BSD-3) | Palestrina, Monteverdi, Josquin, Lusitano |
+| public domain works; music21 corpus (BSD-3) | O'Neill's 1850, Ryan's Mammoth Collection |
+| public domain works; music21 corpus (BSD-3) | Essen folk songs han1, han2 (Chinese tunes) |
+| CC0 | OpenScore Lieder |
+| GPL-3 | Nottingham Music Database (cleaned by Jukedeck) |
+| MIT | POP909 (Music X Lab) |
+| CC BY 4.0 | Groove MIDI (Magenta): beats of the rock, funk, jazz, latin and hiphop styles |
+
+| style | train pieces | held-out pieces | train tokens | held-out perplexity |
+|---|---|---|---|---|
+{rows}
+
+Held-out perplexity: per token, on up to {config.eval_tokens:,} tokens of each style's held-out
+pieces (windows of {config.context} tokens from each piece's start, conditioning included), at
+step {metrics["step"]} after {metrics["tokens_seen"]:,} training tokens (train loss
+{metrics["train_loss"]:.3f}).
+
+## Training curve
+
+| step | tokens seen | train loss | held-out perplexity (geometric mean over styles) |
+|---|---|---|---|
+{curve}
+
+## Training
+
+Seeded (seed {config.seed}), resumable, on the CPU with {config.threads} thread(s):
+batch {config.batch} x {config.context} tokens, AdamW (lr {config.lr}, warm-up {config.warmup},
+cosine to a tenth over {config.steps} steps, weight decay {config.weight_decay}), dropout
+{config.dropout}; melodic windows transposed by {TRANSPOSE[0]}..+{TRANSPOSE[1]} semitones; styles
+drawn in proportion to the square root of their token counts.
+
+Retrain (builds the corpus in $MUSIC_STUDIO_CACHE or ~/.cache/music-studio first; run it again
+to resume an interrupted run):
+
+```
+{retrain}
+```
+"""
+    path.write_text(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry: train or resume; prints the final metrics as JSON."""
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--cache", type=Path, default=None, help="corpus and state folder")
+    parser.add_argument("--checkpoints", type=Path, default=DEFAULT_CHECKPOINTS)
+    parser.add_argument("--fresh", action="store_true", help="ignore a saved state")
+    for name, value in asdict(defaults).items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config = TrainConfig(**{k: getattr(args, k) for k in asdict(defaults)})
+    metrics = train(
+        config,
+        data_dir=args.data,
+        cache_dir=args.cache if args.cache is not None else default_cache_dir(),
+        checkpoints=args.checkpoints,
+        fresh=args.fresh,
+    )
+    print(json.dumps(metrics))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""The generation front, with a tiny randomly initialised generator saved to a temp folder."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pretty_midi
+import pytest
+import torch
+
+from engine import generate as gen_module
+from engine.errors import InvalidMidi, InvalidSettings, ModelUnavailable, RenderingUnavailable
+from engine.generate import (
+    CHECKPOINT_ENV,
+    DRUM_STYLES,
+    STYLES,
+    GenerationSettings,
+    generate,
+    load_generator,
+)
+from engine.midi import TOKENIZER_FILE, load_score, make_tokenizer
+from engine.models.generator import GeneratorConfig, MusicTransformer
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = {"seconds": 4.0, "tempo": 120.0}  # short pieces keep the tests quick
+
+
+def save_tiny_generator(folder: Path, seed: int = 0) -> Path:
+    """A 1-layer random generator with the real tokenizer, as training would ship it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = make_tokenizer(STYLES)
+    tokenizer.save(folder / TOKENIZER_FILE)
+    torch.manual_seed(seed)
+    config = GeneratorConfig(
+        vocab_size=len(tokenizer.vocab), context=64, layers=1, heads=2, width=32, dropout=0.0
+    )
+    path = folder / "generator.pt"
+    MusicTransformer(config).save(
+        path,
+        vocab=[tokenizer[i] for i in range(len(tokenizer.vocab))],
+        meta={"styles": list(STYLES), "style_tempos": {s: 100.0 for s in STYLES}, "metrics": {}},
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_generator(tmp_path_factory.mktemp("generator"))
+
+
+@pytest.fixture(scope="module")
+def tiny(checkpoint: Path):
+    return load_generator(checkpoint, device="cpu")
+
+
+def prompt_bytes() -> bytes:
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    flute = pretty_midi.Instrument(program=73)
+    for i, pitch in enumerate([62, 64, 67, 69, 67, 64, 62, 60]):
+        flute.notes.append(pretty_midi.Note(90, pitch, i * 0.5, i * 0.5 + 0.45))
+    pm.instruments.append(flute)
+    buffer = io.BytesIO()
+    pm.write(buffer)
+    return buffer.getvalue()
+
+
+def test_same_seed_same_midi_bytes(tiny) -> None:
+    settings = GenerationSettings(style="folk", seed=7, **FAST)
+    first = generate(settings, tiny, render=False)
+    second = generate(settings, tiny, render=False)
+    assert first.midi == second.midi
+    assert load_score(first.midi).note_num() > 0
+    other = generate(GenerationSettings(style="folk", seed=8, **FAST), tiny, render=False)
+    assert other.midi != first.midi
+
+
+def test_variation_k_is_seed_plus_k(tiny) -> None:
+    many = generate(GenerationSettings(style="pop", seed=3, variations=3, **FAST), tiny,
+                    render=False)  # fmt: skip
+    assert [p.seed for p in many.pieces] == [3, 4, 5]
+    single = generate(GenerationSettings(style="pop", seed=4, **FAST), tiny, render=False)
+    assert many.pieces[1].midi == single.midi
+    assert len({p.midi for p in many.pieces}) == 3
+
+
+def test_result_holds_settings_roll_and_timing(tiny) -> None:
+    result = generate(GenerationSettings(style="Chinese-Folk", seed=1, **FAST), tiny, render=False)
+    assert result.settings.style == "chinese folk"
+    assert result.seconds_taken > 0
+    assert result.device == "cpu"
+    piece = result.pieces[0]
+    assert len(piece.piano_roll) == load_score(piece.midi).note_num()
+    assert piece.seconds <= 4.0 + 1e-6
+    assert piece.piano_roll.end.max() <= 4.0 + 1e-3  # nothing rings past the asked length
+    assert piece.tempo == 120.0
+    assert load_score(piece.midi).tempos[0].qpm == pytest.approx(120.0)
+
+
+def test_length_in_bars(tiny) -> None:
+    result = generate(GenerationSettings(style="classical", bars=2, tempo=120.0, seed=2), tiny,
+                      render=False)  # fmt: skip
+    assert result.settings.seconds is None
+    assert result.pieces[0].seconds <= 2 * 6 * 0.5 + 1e-6  # two bars of at most 6 beats
+
+
+def test_drum_style_plays_only_drums_and_drums_go_under_melody(tiny) -> None:
+    drums = generate(GenerationSettings(style="funk", seed=0, **FAST), tiny, render=False)
+    assert all(t.is_drum for t in load_score(drums.midi).tracks)
+    both = generate(GenerationSettings(style="folk", drums="rock", seed=0, **FAST), tiny,
+                    render=False)  # fmt: skip
+    tracks = load_score(both.midi).tracks
+    assert any(t.is_drum for t in tracks) and any(not t.is_drum for t in tracks)
+
+
+def test_instrument_sets_every_melodic_program(tiny) -> None:
+    result = generate(GenerationSettings(style="pop", instrument=73, seed=5, **FAST), tiny,
+                      render=False)  # fmt: skip
+    assert {t.program for t in load_score(result.midi).tracks if not t.is_drum} == {73}
+
+
+def test_prompt_is_continued(tiny, tmp_path: Path) -> None:
+    path = tmp_path / "prompt.mid"
+    path.write_bytes(prompt_bytes())
+    result = generate(GenerationSettings(style="folk", prompt=path, prompt_bars=1, seed=0,
+                                         **FAST), tiny, render=False)  # fmt: skip
+    piece = result.pieces[0]
+    assert piece.prompt_seconds == pytest.approx(2.0)
+    assert piece.seconds == pytest.approx(piece.prompt_seconds + 4.0, abs=1e-6)
+    first = sorted((round(s, 3), int(p)) for s, p in zip(piece.piano_roll.start,
+                   piece.piano_roll.pitch, strict=True) if s < 2.0)  # fmt: skip
+    assert [p for _, p in first[:4]] == [62, 64, 67, 69]
+    again = generate(GenerationSettings(style="folk", prompt=prompt_bytes(), prompt_bars=1,
+                                        seed=0, **FAST), tiny, render=False)  # fmt: skip
+    assert again.midi == result.midi
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"style": "polka"},
+        {"style": "folk", "drums": "waltz"},
+        {"style": "rock", "drums": "funk"},
+        {"seconds": 0.5},
+        {"seconds": 1000},
+        {"seconds": float("nan")},
+        {"seconds": "ten"},
+        {"bars": 0},
+        {"bars": 2.5},
+        {"seconds": 10, "bars": 4},
+        {"tempo": 10},
+        {"tempo": 400},
+        {"temperature": 0},
+        {"temperature": 5},
+        {"top_p": 0},
+        {"top_p": 1.5},
+        {"seed": -1},
+        {"seed": 1.5},
+        {"variations": 0},
+        {"variations": 50},
+        {"instrument": 128},
+        {"instrument": -1},
+        {"prompt_bars": 0},
+        {"prompt": b"MThd", "prompt_piece": "folk/x"},
+        {"prompt_piece": "no/such/piece"},
+    ],
+)
+def test_every_bad_control_raises_invalid_settings(tiny, bad: dict) -> None:
+    with pytest.raises(InvalidSettings) as caught:
+        generate(GenerationSettings(**bad), tiny, render=False)
+    assert str(caught.value)  # a message a person can act on
+
+
+def test_invalid_settings_message_names_value_and_range() -> None:
+    with pytest.raises(InvalidSettings, match=r"temperature = 9.*0\.05 to 2"):
+        GenerationSettings(temperature=9).validated()
+    with pytest.raises(InvalidSettings, match="classical"):
+        GenerationSettings(style="polka").validated()
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [b"", b"this is not a MIDI file", prompt_bytes()[:30], "does/not/exist.mid"],
+    ids=["empty", "garbage", "truncated", "missing"],
+)
+def test_broken_prompt_raises_invalid_midi(tiny, prompt) -> None:
+    with pytest.raises(InvalidMidi):
+        generate(GenerationSettings(style="folk", prompt=prompt, **FAST), tiny, render=False)
+
+
+def test_broken_prompt_file_on_disk(tiny, tmp_path: Path) -> None:
+    path = tmp_path / "broken.mid"
+    path.write_bytes(prompt_bytes()[:-20])
+    with pytest.raises(InvalidMidi):
+        generate(GenerationSettings(style="folk", prompt=path, **FAST), tiny, render=False)
+
+
+def test_missing_rendering_still_returns_midi(tiny, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unavailable(*args, **kwargs):
+        raise RenderingUnavailable("no FluidSynth here.")
+
+    monkeypatch.setattr("engine.synth.render_midi", unavailable)
+    result = generate(GenerationSettings(style="folk", seed=1, **FAST), tiny, render=True)
+    assert result.audio is None
+    assert load_score(result.midi).note_num() > 0
+    assert any("No audio" in w for w in result.warnings)
+
+
+def test_progress_reaches_one(tiny) -> None:
+    seen: list[float] = []
+    generate(GenerationSettings(style="folk", seed=1, **FAST), tiny, render=False,
+             progress=seen.append)  # fmt: skip
+    assert seen and seen[-1] == 1.0 and all(0 <= f <= 1 for f in seen)
+
+
+def test_missing_or_mismatched_checkpoint(tmp_path: Path, checkpoint: Path) -> None:
+    with pytest.raises(ModelUnavailable):
+        load_generator(tmp_path / "nothing.pt")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "generator.pt").write_bytes(checkpoint.read_bytes())
+    make_tokenizer(("folk",)).save(other / TOKENIZER_FILE)  # a different vocabulary
+    with pytest.raises(ModelUnavailable, match="does not match"):
+        load_generator(other / "generator.pt")
+
+
+def test_styles_cover_melodic_and_drum_styles() -> None:
+    assert set(DRUM_STYLES) < set(STYLES)
+    assert gen_module.styles()[:5] == list(STYLES[:5])
+
+
+def run_cli(*args: str, checkpoint: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, CHECKPOINT_ENV: str(checkpoint)},
+        timeout=300,
+    )
+
+
+def test_cli_generate_writes_readable_midi(checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "piece.mid"
+    result = run_cli("generate", "--genre", "folk", "--seconds", "4", "--seed", "3", "--out",
+                     str(out), "--json", checkpoint=checkpoint)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert load_score(out).note_num() > 0
+    summary = json.loads(result.stdout)
+    assert summary["pieces"][0]["midi"] == str(out)
+    again = tmp_path / "again.mid"
+    run_cli("generate", "--genre", "folk", "--seconds", "4", "--seed", "3", "--out", str(again),
+            checkpoint=checkpoint)  # fmt: skip
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_cli_generate_reports_bad_settings_and_prompts(checkpoint: Path, tmp_path: Path) -> None:
+    bad = run_cli("generate", "--genre", "polka", "--seconds", "4", "--out",
+                  str(tmp_path / "x.mid"), checkpoint=checkpoint)  # fmt: skip
+    assert bad.returncode != 0
+    assert "polka" in bad.stderr and "Traceback" not in bad.stderr
+    broken = tmp_path / "broken.mid"
+    broken.write_bytes(b"not midi")
+    result = run_cli("generate", "--genre", "folk", "--prompt", str(broken), "--out",
+                     str(tmp_path / "y.mid"), checkpoint=checkpoint)  # fmt: skip
+    assert result.returncode != 0
+    assert result.stderr.startswith(f"{broken}:") and "Traceback" not in result.stderr
+
+
+def test_cli_genres_lists_styles() -> None:
+    result = subprocess.run([sys.executable, "-m", "engine", "genres", "--json"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0
+    data = json.loads(result.stdout)
+    assert "genres" in data and data["styles"][:5] == list(STYLES[:5])

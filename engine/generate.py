@@ -39,6 +39,7 @@ STYLES = MELODIC_STYLES + DRUM_STYLES
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 CHECKPOINT_ENV = "MUSIC_STUDIO_GENERATOR"  # a generator.pt path that overrides the shipped one
 CHECKPOINT_NAME = "generator.pt"
+MARKOV_NAME = "markov.npz"  # the baseline, beside the generator
 HELDOUT_DIR = "generator_heldout"  # shipped held-out pieces (prompts, Compare originals)
 
 # Allowed ranges of the controls (inclusive).
@@ -254,6 +255,39 @@ def load_generator(checkpoint: str | Path | None = None, *, device: str | None =
         style_tempos=tempos,
         metrics=dict(meta.get("metrics") or {}),
         device=device,
+    )
+
+
+def load_markov(path: str | Path | None = None) -> Generator:
+    """Load the Markov-chain baseline as a `Generator` that `generate` can drive.
+
+    Args:
+        path: a markov.npz (default: checkpoints/markov.npz beside the generator).
+
+    Raises:
+        ModelUnavailable: when the chain or the tokenizer beside it is missing or unreadable.
+    """
+    from engine.markov import MarkovChain
+    from engine.midi import TOKENIZER_FILE, load_tokenizer
+
+    path = Path(path) if path is not None else default_checkpoint().parent / MARKOV_NAME
+    chain, meta = MarkovChain.from_checkpoint(path)
+    try:
+        tokenizer = load_tokenizer(path.parent / TOKENIZER_FILE)
+    except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError) as err:
+        raise ModelUnavailable(f"The tokenizer beside {path} is missing ({err}).") from None
+    if [tokenizer[i] for i in range(len(tokenizer.vocab))] != meta.get("vocab"):
+        raise ModelUnavailable(f"The tokenizer beside {path} does not match the chain's.")
+    styles = tuple(
+        tokenizer[i][len("Style_") :].replace("-", " ") for i in sorted(chain.tables)
+    )
+    return Generator(
+        model=chain,
+        tokenizer=tokenizer,
+        styles=styles,
+        style_tempos={s: float(t) for s, t in (meta.get("style_tempos") or {}).items()},
+        metrics=dict(meta.get("metrics") or {}),
+        device="cpu",
     )
 
 

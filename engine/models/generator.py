@@ -189,7 +189,7 @@ class MusicTransformer(nn.Module):
         new: list[int] = []
         while len(new) < params.max_new_tokens:
             bias = logit_bias() if callable(logit_bias) else logit_bias
-            token = _sample(logits, params, generator, bias)
+            token = sample_token(logits, params, generator, bias)
             new.append(token)
             history.append(token)
             if stop is not None and stop(token):
@@ -255,7 +255,7 @@ class MusicTransformer(nn.Module):
         return model.to(device).eval(), stored
 
 
-def _sample(
+def sample_token(
     logits: torch.Tensor,
     params: SamplingParams,
     generator: torch.Generator,

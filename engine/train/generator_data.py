@@ -643,6 +643,70 @@ def tokenise(
     return tokenizer, out
 
 
+# Licence of each source's pieces, for the shipped held-out excerpts and the model card.
+LICENCES = {
+    "bach": "public domain (music21 corpus)",
+    "classical-works": "public domain (music21 corpus)",
+    "lieder": "CC0 (OpenScore Lieder)",
+    "nottingham": "GPL-3 (Nottingham Music Database)",
+    "oneills": "public domain (music21 corpus)",
+    "ryans": "public domain (music21 corpus)",
+    "essen-china": "public domain (music21 corpus, Essen Folksong Collection)",
+    "pop909": "MIT (POP909, Music X Lab)",
+    "renaissance": "public domain (music21 corpus)",
+    **{f"groove-{s}": "CC BY 4.0 (Groove MIDI Dataset, Magenta)" for s in DRUM_STYLES},
+}
+SHIPPABLE = frozenset(s for s, licence in LICENCES.items() if not licence.startswith("GPL"))
+
+
+def export_heldout(
+    cache_dir: Path | str | None,
+    out_dir: Path,
+    *,
+    per_style: int = 4,
+    seconds: float = 30.0,
+) -> list[dict[str, str]]:
+    """Ship short excerpts of held-out pieces (prompts and Compare originals).
+
+    Takes `per_style` held-out pieces of each style (GPL-licensed sources left out), each cut
+    to the whole bars of its first `seconds`, and writes them with an index.json.
+
+    Returns:
+        The index rows written.
+    """
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    folder = corpus_dir(root)
+    pieces = [p for p in load_index(root) if p.split == "heldout" and p.source in SHIPPABLE]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for style in STYLES:
+        chosen = sorted(
+            (p for p in pieces if p.style == style and p.seconds >= 8),
+            key=lambda p: _stable_hash(f"ship:{p.piece_id}"),
+        )[:per_style]
+        for piece in chosen:
+            score = load_score(folder / piece.midi_path)
+            tpq = score.ticks_per_quarter
+            signature = score.time_signatures[0] if len(score.time_signatures) else None
+            bar = tpq * (signature.numerator * 4 / signature.denominator if signature else 4)
+            bars = max(1, int(seconds * piece.tempo / 60 * tpq // bar))
+            score = score.clip(0, int(bars * bar), clip_end=True)
+            name = f"{_slug(piece.piece_id)}.mid"
+            (out_dir / name).write_bytes(score_to_bytes(score))
+            rows.append(
+                {
+                    "piece_id": piece.piece_id,
+                    "style": style,
+                    "title": piece.piece_id.split("/", 1)[1].replace("_", " "),
+                    "source": piece.source,
+                    "licence": LICENCES.get(piece.source, ""),
+                    "file": name,
+                }
+            )
+    (out_dir / "index.json").write_text(json.dumps(rows, indent=1))
+    return rows
+
+
 def save_tokenizer(tokenizer: Any, checkpoints: Path) -> Path:
     """Write the tokenizer's JSON beside the generator's weights."""
     path = Path(checkpoints) / TOKENIZER_FILE
@@ -659,6 +723,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="pieces per source (smoke test)")
+    parser.add_argument(
+        "--export-heldout", type=Path, default=None, metavar="DIR",
+        help="also ship held-out excerpts there (e.g. checkpoints/generator_heldout)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("engine.train.generator_data").setLevel(logging.ERROR)
@@ -674,6 +742,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["tokens"] = {
         s: int(sum(len(t.ids) for t in tokenised if t.piece.style == s)) for s in STYLES
     }
+    if args.export_heldout is not None:
+        report["shipped_heldout"] = len(export_heldout(config.cache_dir, args.export_heldout))
     print(json.dumps(report, indent=1))
     return 0
 

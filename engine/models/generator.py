@@ -180,6 +180,31 @@ class MusicTransformer(nn.Module):
             raise ValueError("generation needs at least one prefix token")
         self.eval()
         device = self.positions.weight.device
+        if device.type == "cpu":
+            # One position at a time is too little work to share: extra threads only wait on
+            # each other (60x slower on a busy 2-core machine). One thread is also one
+            # summation order, so the same seed gives the same music whatever the machine's
+            # thread setting.
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                return self._generate(prefix, params, generator, keep, window_starts,
+                                      logit_bias, stop)  # fmt: skip
+            finally:
+                torch.set_num_threads(threads)
+        return self._generate(prefix, params, generator, keep, window_starts, logit_bias, stop)
+
+    def _generate(
+        self,
+        prefix: Sequence[int],
+        params: SamplingParams,
+        generator: torch.Generator,
+        keep: int,
+        window_starts: Collection[int],
+        logit_bias: torch.Tensor | Callable[[], torch.Tensor] | None,
+        stop: Callable[[int], bool] | None,
+    ) -> list[int]:
+        device = self.positions.weight.device
         context = self.config.context
         history = [int(t) for t in prefix]
         if len(history) > context:

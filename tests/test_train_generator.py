@@ -1,0 +1,106 @@
+"""The generator's training loop on a tiny corpus the test writes itself (no ../shared)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+import torch
+
+from engine.generate import DRUM_STYLES, STYLES, GenerationSettings, generate, load_generator
+from engine.midi import TOKENIZER_FILE, load_score, score_to_bytes
+from engine.train.generator import STATE_NAME, TrainConfig, Windows, train
+from engine.train.generator_data import (
+    CorpusPiece,
+    PiecePlan,
+    assign_splits,
+    corpus_dir,
+    tokenise,
+)
+
+
+def write_piece(path: Path, rng: np.random.Generator, drums: bool) -> float:
+    """Eight bars of random notes (or a drum beat) at 100 bpm; returns the length in seconds."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=100)
+    instrument = pretty_midi.Instrument(0, is_drum=drums)
+    beat = 0.6
+    for i in range(32):
+        pitch = int(rng.choice([36, 38, 42])) if drums else int(rng.integers(55, 80))
+        instrument.notes.append(pretty_midi.Note(90, pitch, i * beat, i * beat + beat / 2))
+    pm.instruments.append(instrument)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(score_to_bytes(load_score(pm)))
+    return 32 * beat
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A corpus of 4 pieces per style in the layout generator_data.build writes."""
+    root = tmp_path_factory.mktemp("cache")
+    folder = corpus_dir(root)
+    rng = np.random.default_rng(0)
+    plans = [
+        PiecePlan(f"{style.replace(' ', '-')}/p{i}", style, style, "midi", "", 100.0, (0,))
+        for style in STYLES
+        for i in range(4)
+    ]
+    rows = []
+    for plan in assign_splits(plans):
+        name = f"midi/{plan.piece_id}.mid"
+        seconds = write_piece(folder / name, rng, drums=plan.style in DRUM_STYLES)
+        rows.append(asdict(CorpusPiece(plan.piece_id, plan.style, plan.source, plan.split,
+                                       100.0, seconds, name)))  # fmt: skip
+    (folder / "index.json").write_text(json.dumps(rows))
+    return root
+
+
+TINY = TrainConfig(
+    seed=0, steps=4, minutes=10.0, batch=2, context=64, layers=1, heads=2, width=32,
+    warmup=2, eval_every=2, eval_tokens=200, save_minutes=0.0,
+)  # fmt: skip
+
+
+def test_splits_hold_out_one_piece_in_ten_rounded_up(cache: Path) -> None:
+    _, pieces = tokenise(cache)
+    for style in STYLES:
+        splits = [p.piece.split for p in pieces if p.piece.style == style]
+        assert splits.count("heldout") == 1 and splits.count("train") == 3
+
+
+def test_windows_start_with_style_and_tempo_and_drums_are_not_transposed(cache: Path) -> None:
+    tokenizer, pieces = tokenise(cache)
+    windows = Windows(pieces, tokenizer, context=64)
+    batch = windows.sample(np.random.default_rng(0), 16)
+    assert batch.shape == (16, 64)
+    for row in batch.tolist():
+        assert tokenizer[row[0]].startswith("Style_")
+        assert tokenizer[row[1]].startswith("Tempo_")
+        assert tokenizer[row[2]] == "Bar_None"
+    evaluation = windows.evaluation(100)
+    assert set(evaluation) == set(STYLES)
+
+
+def test_train_writes_checkpoint_card_and_resumes(cache: Path, tmp_path: Path) -> None:
+    checkpoints = tmp_path / "checkpoints"
+    metrics = train(TINY, data_dir=tmp_path, cache_dir=cache, checkpoints=checkpoints,
+                    fresh=True)  # fmt: skip
+    assert metrics["step"] == 4
+    assert set(metrics["heldout_perplexity"]) == set(STYLES)
+    assert (checkpoints / TOKENIZER_FILE).is_file()
+    card = (checkpoints / "generator.md").read_text()
+    assert "held-out perplexity" in card and "python -m engine.train.generator" in card
+    state = torch.load(corpus_dir(cache) / STATE_NAME, weights_only=False)
+    assert state["step"] == 4
+    # resuming continues the same run to its new length
+    longer = TrainConfig(**{**asdict(TINY), "steps": 6})
+    metrics = train(longer, data_dir=tmp_path, cache_dir=cache, checkpoints=checkpoints)
+    assert metrics["step"] == 6
+    generator = load_generator(checkpoints / "generator.pt")
+    assert generator.styles == STYLES
+    result = generate(GenerationSettings(style="folk", seconds=3, tempo=120.0), generator,
+                      render=False)  # fmt: skip
+    assert load_score(result.midi).note_num() > 0

@@ -1,6 +1,6 @@
 """Train the music generator on the corpus of engine.train.generator_data.
 
-    nice -n 10 python -m engine.train.generator --data ../shared/data --minutes 80
+    nice -n 10 python -m engine.train.generator --data ../shared/data --minutes 85
 
 Each training example is a window of one piece that starts at a bar line, prefixed by the
 piece's style token and the tempo token in effect there. Styles are drawn with probability
@@ -57,18 +57,19 @@ class TrainConfig:
     """One training run; stored in the resumable state and the model card."""
 
     seed: int = 0  # weights, data order and augmentation follow from it
-    steps: int = 6000  # optimizer steps in all (the learning-rate schedule's length)
-    minutes: float = 80.0  # stop (and save) after this much wall time in this process
+    steps: int = 3600  # most optimizer steps
+    minutes: float = 85.0  # wall-time budget of the whole run (over resumes); the learning
+    # rate decays by whichever of steps and minutes runs out first
     batch: int = 8  # windows per step
-    context: int = 512  # tokens per window, conditioning included
+    context: int = 384  # tokens per window, conditioning included
     layers: int = 4
     heads: int = 4
-    width: int = 256
+    width: int = 192
     dropout: float = 0.1
     lr: float = 1e-3  # peak learning rate (AdamW)
-    warmup: int = 200  # steps of linear warm-up before the cosine decay
+    warmup: int = 150  # steps of linear warm-up before the cosine decay
     weight_decay: float = 0.1
-    eval_every: int = 500  # steps between held-out evaluations (each writes the checkpoint)
+    eval_every: int = 300  # steps between held-out evaluations (each writes the checkpoint)
     eval_tokens: int = 6000  # held-out tokens scored per style at each evaluation
     save_minutes: float = 5.0  # wall time between saves of the resumable state
     threads: int = 1  # torch threads: the machine is shared
@@ -212,11 +213,16 @@ def heldout_perplexity(
     return out
 
 
-def learning_rate(step: int, config: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to a tenth of the peak."""
+def learning_rate(step: int, config: TrainConfig, seconds: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to a tenth of the peak.
+
+    The decay follows steps or wall time (`seconds` of `config.minutes`), whichever is further
+    along, so a run cut short by its time budget on a busy machine still ends annealed.
+    """
     if step < config.warmup:
         return config.lr * (step + 1) / config.warmup
-    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+    by_steps = (step - config.warmup) / max(1, config.steps - config.warmup)
+    progress = min(1.0, max(by_steps, seconds / (config.minutes * 60)))
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -301,13 +307,14 @@ def train(
     )
     model = MusicTransformer(model_config)
     optimizer = _optimizer(model, config)
-    step, tokens_seen, history = 0, 0, []
+    step, tokens_seen, history, seconds_before = 0, 0, [], 0.0
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         step, tokens_seen, history = state["step"], state["tokens_seen"], state["history"]
+        seconds_before = float(state.get("train_seconds", 0.0))
     summary = corpus_summary(pieces)
     tempos = style_tempos(pieces)
     checkpoints.mkdir(parents=True, exist_ok=True)
@@ -325,6 +332,7 @@ def train(
                 "step": step,
                 "tokens_seen": tokens_seen,
                 "history": history,
+                "train_seconds": seconds_before + time.monotonic() - started,
             },
             tmp,
         )
@@ -362,8 +370,9 @@ def train(
     model.train()
     progress = tqdm(total=config.steps, initial=step, desc="generator", unit="step", smoothing=0.02)
     while step < config.steps:
+        seconds = seconds_before + time.monotonic() - started
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, config)
+            group["lr"] = learning_rate(step, config, seconds)
         batch = windows.sample(rng, config.batch)
         loss, count = loss_of(model, batch, windows.pad)
         optimizer.zero_grad(set_to_none=True)
@@ -375,17 +384,15 @@ def train(
         value = loss.item()
         smoothed = value if math.isnan(smoothed) else 0.98 * smoothed + 0.02 * value
         progress.update()
-        progress.set_postfix(loss=f"{smoothed:.3f}", lr=f"{learning_rate(step, config):.1e}")
-        out_of_time = time.monotonic() - started > config.minutes * 60
+        progress.set_postfix(loss=f"{smoothed:.3f}", lr=f"{group['lr']:.1e}")
+        out_of_time = seconds_before + time.monotonic() - started > config.minutes * 60
         if step % config.eval_every == 0 or step == config.steps or out_of_time:
             metrics = evaluate_and_ship(smoothed)
         if time.monotonic() - last_save > config.save_minutes * 60 or out_of_time:
             save_state()
             last_save = time.monotonic()
         if out_of_time:
-            tqdm.write(
-                f"stopping after {config.minutes} minutes at step {step}; run again to resume"
-            )
+            tqdm.write(f"time budget of {config.minutes} minutes used up at step {step}")
             break
     progress.close()
     save_state()

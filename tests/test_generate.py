@@ -277,3 +277,17 @@ def test_cli_genres_lists_styles() -> None:
     assert result.returncode == 0
     data = json.loads(result.stdout)
     assert "genres" in data and data["styles"][:5] == list(STYLES[:5])
+
+
+def test_shipped_heldout_piece_can_be_continued(tiny) -> None:
+    pieces = gen_module.heldout_pieces("chinese folk")
+    if not pieces:
+        pytest.skip("no held-out pieces shipped")
+    for piece in gen_module.heldout_pieces():
+        assert piece.path.is_file() and piece.licence and piece.style in STYLES
+        assert not piece.licence.startswith("GPL")
+    settings = GenerationSettings(
+        style="chinese folk", prompt_piece=pieces[0].piece_id, prompt_bars=2, seed=0, **FAST
+    )
+    result = generate(settings, tiny, render=False)
+    assert result.pieces[0].prompt_seconds > 0

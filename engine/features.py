@@ -146,48 +146,36 @@ def chroma(
 
 
 ENCODER_RATE = 16_000  # Hz: the audio encoder's input rate (musicnn's)
-ENCODER_N_FFT = 512  # FFT size of the encoder's log-mel, at ENCODER_RATE
 ENCODER_HOP = 256  # hop of the encoder's log-mel (16 ms at ENCODER_RATE)
 ENCODER_N_MELS = 96  # mel bands of the encoder's log-mel
-
-
-@lru_cache(maxsize=4)
-def _resampler(source_rate: int, target_rate: int):
-    import torchaudio
-
-    return torchaudio.transforms.Resample(source_rate, target_rate)
 
 
 def encoder_log_mel(
     samples: np.ndarray, *, sample_rate: int = SAMPLE_RATE, backend: str = "torch"
 ) -> np.ndarray:
-    """The audio encoder's input: log10(1 + 10000 * mel power) at 16 kHz, shape (96, frames).
+    """The audio encoder's input: musicnn's log10(1 + 10000 * mel) at 16 kHz, (96, frames).
 
-    This is musicnn's "logC" representation, so pretrained musicnn weights apply unchanged.
+    The same representation (and resampler) as the pretrained musicnn, so its weights and
+    the studio's encoder read identical input.
 
     Args:
         samples: mono float32 audio.
         sample_rate: rate of `samples` in Hz.
-        backend: "torch" (torchaudio, fast) or "librosa" (musicnn's own reference pipeline).
+        backend: "torch" (the studio's) or "librosa" (a reference pipeline, for benchmarks).
     """
     if backend == "librosa":
         import librosa
 
         audio = librosa.resample(samples, orig_sr=sample_rate, target_sr=ENCODER_RATE)
         power = librosa.feature.melspectrogram(
-            y=audio,
-            sr=ENCODER_RATE,
-            n_fft=ENCODER_N_FFT,
-            hop_length=ENCODER_HOP,
-            n_mels=ENCODER_N_MELS,
+            y=audio, sr=ENCODER_RATE, n_fft=512, hop_length=ENCODER_HOP, n_mels=ENCODER_N_MELS
         )
         return np.log10(1.0 + 10_000.0 * power).astype(np.float32)
+    from engine.models.musicnn import log_mel, resample_to_model_rate
+
     with torch.inference_mode():
-        audio = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
-        if sample_rate != ENCODER_RATE:
-            audio = _resampler(sample_rate, ENCODER_RATE)(audio)
-        power = _mel_transform(ENCODER_RATE, ENCODER_N_FFT, ENCODER_HOP, ENCODER_N_MELS)(audio)
-        return torch.log10(1.0 + 10_000.0 * power).numpy()
+        audio = resample_to_model_rate(samples, sample_rate, ENCODER_RATE)
+        return log_mel(audio).T.contiguous().numpy()
 
 
 def patch_starts(n_frames: int, *, patch_frames: int, hop_frames: int) -> list[int]:
@@ -224,11 +212,11 @@ def encoder_hpss_log_mel(samples: np.ndarray, *, sample_rate: int = SAMPLE_RATE)
     """
     import librosa
 
+    from engine.models.musicnn import resample_to_model_rate
+
     with torch.inference_mode():
-        audio = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
-        if sample_rate != ENCODER_RATE:
-            audio = _resampler(sample_rate, ENCODER_RATE)(audio)
-        mel = _mel_transform(ENCODER_RATE, ENCODER_N_FFT, ENCODER_HOP, ENCODER_N_MELS)
+        audio = resample_to_model_rate(samples, sample_rate, ENCODER_RATE)
+        mel = _mel_transform(ENCODER_RATE, 512, ENCODER_HOP, ENCODER_N_MELS)
         power = mel.spectrogram(audio).numpy()
         filters = mel.mel_scale.fb.numpy().T  # (mels, bins)
     harmonic, percussive = librosa.decompose.hpss(power, kernel_size=31, power=2.0)

@@ -56,7 +56,7 @@ class GenrePrediction:
     warnings: tuple[str, ...]  # carried over from loading (silence, cut to 10 minutes)
 
 
-PATCH_HOP_FRAMES = 156  # encoder patches start every 156 frames (~2.5 s at 16 kHz, hop 256)
+PATCH_HOP_FRAMES = 187  # encoder patches follow each other without overlap (~3 s each)
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "genre.pt"
 CHECKPOINT_ENV = "MUSIC_STUDIO_GENRE_CHECKPOINT"  # overrides DEFAULT_CHECKPOINT
 
@@ -68,6 +68,7 @@ class GenreClassifier:
     encoder: StudioEncoder  # in eval mode
     labels: tuple[str, ...]  # genre name of each output
     device: torch.device  # where the encoder runs
+    bfloat16: bool = False  # run in bfloat16 on a CPU with native bf16 (about 2x faster)
 
 
 def load_classifier(path: Path | None = None) -> GenreClassifier:
@@ -79,7 +80,22 @@ def load_classifier(path: Path | None = None) -> GenreClassifier:
     path = Path(path or os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     encoder, labels, _ = StudioEncoder.from_checkpoint(path, device=device)
-    return GenreClassifier(encoder=encoder, labels=tuple(labels["genre"]), device=device)
+    return GenreClassifier(
+        encoder=encoder,
+        labels=tuple(labels["genre"]),
+        device=device,
+        bfloat16=device.type == "cpu" and cpu_has_native_bfloat16(),
+    )
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """True when this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX): elsewhere
+    bfloat16 is emulated and slower than float32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def encoder_patches(samples: np.ndarray, config: EncoderConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -106,8 +122,9 @@ def patch_probabilities(
     Returns:
         (genre probabilities (patches, genres), embeddings (patches, dim))
     """
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=classifier.bfloat16):
         embedding, logits = classifier.encoder(torch.from_numpy(patches).to(classifier.device))
+        embedding, logits = embedding.float(), {k: v.float() for k, v in logits.items()}
         return torch.sigmoid(logits["genre"]).cpu().numpy(), embedding.cpu().numpy()
 
 

@@ -5,12 +5,13 @@ figures on mer4q val (real, never trained on) and held-out rendered pieces. Seed
 patches and musicnn outputs cached by engine.train.teacher.
 
 Variants (the model card compares them):
+    --trunk musicnn                   pretrained musicnn (frozen) + trained head (shipped)
     --trunk cnn                       small CNN from scratch on log-mel
     --trunk cnn --hpss                ... with harmonic/percussive channels
-    --trunk musicnn                   pretrained musicnn (frozen) + trained head: slow
-    --trunk cnn --distill 1.0         small CNN taught by musicnn too: fast (shipped)
+    --trunk cnn --distill 1.0         small CNN also taught by musicnn (faster, weaker)
 
-    python -m engine.train.genre --trunk cnn --distill 1.0 --out checkpoints/genre.pt
+    python -m engine.train.teacher                  # cache patches + musicnn outputs first
+    python -m engine.train.genre --trunk musicnn --out checkpoints/genre.pt
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from engine.features import cut_patches, encoder_hpss_log_mel
 from engine.genre import GENRES
 from engine.models.encoder import EncoderConfig, StudioEncoder
 from engine.train.dataset import Example, default_cache_dir, load_audio, load_manifest
-from engine.train.genre_data import genre_targets, summarise
+from engine.train.genre_data import genre_selection, genre_targets, summarise
 from engine.train.teacher import MUSICNN_CHECKPOINT, TEACHER_HOP_FRAMES, teacher_path
 
 TEACHER_TAGS = 50  # musicnn MSD tags the student learns to predict
@@ -190,7 +191,7 @@ def main() -> None:
     """Train, evaluate on val and held-out renders, save checkpoint + figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=default_cache_dir())
-    parser.add_argument("--trunk", choices=("musicnn", "cnn"), default="cnn")
+    parser.add_argument("--trunk", choices=("musicnn", "cnn"), default="musicnn")
     parser.add_argument("--hpss", action="store_true", help="add harmonic/percussive channels")
     parser.add_argument("--distill", type=float, default=0.0, help="weight of teacher losses")
     parser.add_argument("--epochs", type=int, default=30)
@@ -212,7 +213,7 @@ def main() -> None:
     )
     if config.trunk == "musicnn" and (config.hpss or config.distill):
         parser.error("--hpss and --distill apply to --trunk cnn")
-    examples = [e for e in load_manifest(args.cache) if e.genres]
+    examples = genre_selection(load_manifest(args.cache))
     data = [load_tensors(e, args.cache, hpss=config.hpss) for e in tqdm(examples, desc="load")]
     encoder = train(config, examples, data)
     scored = [i for i, e in enumerate(examples) if e.split != "train"]

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from engine.features import mfcc_statistics
 from engine.train.dataset import Example, default_cache_dir, load_audio, load_manifest
-from engine.train.genre_data import example_groups, genre_targets, summarise
+from engine.train.genre_data import example_groups, genre_selection, genre_targets, summarise
 
 PCA_VARIANCE = 0.95  # share of variance the PCA keeps
 LOG2_C = (-3.0, 10.0)  # PSO search range of log2(C)
@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    examples = [e for e in load_manifest(args.cache) if e.genres]
+    examples = genre_selection(load_manifest(args.cache))
     x = mfcc_table(examples, args.cache)
     y = genre_targets(examples)
     train = np.array([e.split == "train" for e in examples])

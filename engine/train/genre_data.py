@@ -68,3 +68,25 @@ def summarise(examples: list[Example], probabilities: np.ndarray, targets: np.nd
             "accuracy_by_source": by_source,
         }
     return figures
+
+
+def genre_selection(
+    examples: list[Example],
+    *,
+    rendered_train_per_genre: int = 60,
+    rendered_heldout_per_genre: int = 25,
+    seed: int = 0,
+) -> list[Example]:
+    """The examples the genre model and its baseline use: every real clip with a genre,
+    and a seeded, per-genre capped draw of rendered segments (the teacher is slow on CPU).
+    """
+    rng = np.random.default_rng(seed)
+    caps = {"train": rendered_train_per_genre, "heldout": rendered_heldout_per_genre}
+    chosen = [e for e in examples if e.domain == "real" and e.genres]
+    for split, cap in caps.items():
+        for genre in GENRES:
+            pool = [e for e in examples if e.domain == "rendered" and e.split == split]
+            pool = [e for e in pool if e.genres and e.genres[0] == genre]
+            picks = rng.permutation(len(pool))[:cap]
+            chosen += [pool[i] for i in sorted(picks)]
+    return chosen

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from engine.features import cut_patches, encoder_log_mel
 from engine.models.musicnn import Musicnn
 from engine.train.dataset import Example, default_cache_dir, load_audio, load_manifest
+from engine.train.genre_data import genre_selection
 
 TEACHER_HOP_FRAMES = 187  # non-overlapping 3 s patches: the teacher is slow
 MUSICNN_CHECKPOINT = Path("checkpoints/musicnn_msd.pt")
@@ -58,13 +59,12 @@ def cache_teacher_outputs(examples: list[Example], cache_dir: Path, model: Music
 
 
 def main() -> None:
-    """Fill the teacher cache for every example of the manifest (resumable)."""
+    """Fill the teacher cache for the genre selection of the manifest (resumable)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=default_cache_dir())
     args = parser.parse_args()
     torch.manual_seed(0)
-    examples = load_manifest(args.cache)
-    examples.sort(key=lambda e: e.domain != "real")  # real clips first: they matter most
+    examples = genre_selection(load_manifest(args.cache))
     cache_teacher_outputs(examples, args.cache, Musicnn.from_checkpoint(MUSICNN_CHECKPOINT))
 
 

@@ -399,6 +399,36 @@ def train(
     return metrics
 
 
+LICENCE_TABLE = "\n".join(
+    [
+        "| licence | sources |",
+        "|---|---|",
+        "| public domain works; music21 corpus (BSD-3) | Bach chorales; classical works "
+        "(Beethoven, Mozart, Haydn, Schubert, Schumann, Chopin, Handel, Corelli, ...); "
+        "Palestrina, Monteverdi, Josquin, Lusitano; O'Neill's 1850; Ryan's Mammoth Collection; "
+        "Essen folk songs han1, han2 (Chinese tunes) |",
+        "| CC0 | OpenScore Lieder |",
+        "| GPL-3 | Nottingham Music Database (cleaned by Jukedeck); in the shared copy only 59 of "
+        "its 1,034 files hold a melody (the rest only chords): only those 59 are used |",
+        "| MIT | POP909 (Music X Lab) |",
+        "| CC BY 4.0 | Groove MIDI Dataset (Magenta): beats of the rock, funk, jazz, latin and "
+        "hiphop styles |",
+    ]
+)
+
+
+def _markov_perplexity(checkpoints: Path) -> dict[str, float]:
+    """Held-out perplexity of the Markov baseline beside the generator, if it is there."""
+    from engine.generate import MARKOV_NAME
+    from engine.markov import MarkovChain
+
+    try:
+        _, header = MarkovChain.from_checkpoint(checkpoints / MARKOV_NAME)
+    except Exception:  # no baseline yet: the card leaves the column out
+        return {}
+    return dict(header.get("metrics", {}).get("heldout_perplexity", {}))
+
+
 def write_model_card(
     path: Path,
     config: TrainConfig,
@@ -409,9 +439,11 @@ def write_model_card(
 ) -> None:
     """The generator's model card: data and licences, metrics, and how to retrain."""
     params = sum(p.numel() for p in MusicTransformer(model_config).parameters())
+    markov = _markov_perplexity(path.parent)
+    perplexity = metrics["heldout_perplexity"]
     rows = "\n".join(
         f"| {s} | {c['train_pieces']} | {c['heldout_pieces']} | {c['train_tokens']:,} | "
-        f"{metrics['heldout_perplexity'].get(s, float('nan')):.2f} |"
+        f"{perplexity.get(s, float('nan')):.2f} | {markov.get(s, float('nan')):.2f} |"
         for s, c in summary.items()
     )
     curve = "\n".join(
@@ -420,50 +452,52 @@ def write_model_card(
         for h in history
     )
     sources = "\n".join(
-        f"- `{s.name}` -> {s.style}" + (f" (at most {s.cap} pieces)" if s.cap else "")
+        f"- `{s.name}` -> {s.style}"
+        + (f" (at most {s.cap} pieces, seeded choice)" if s.cap else "")
         for s in STYLE_SOURCES
     )
     retrain = (
         "nice -n 10 .venv/bin/python -m engine.train.generator --data ../shared/data "
         f"--steps {config.steps} --minutes {config.minutes:g}"
     )
-    text = f"""# Music generator (`generator.pt`)
+    size = (
+        (path.parent / CHECKPOINT_NAME).stat().st_size
+        if (path.parent / CHECKPOINT_NAME).is_file()
+        else 0
+    )
+    text = f"""# Music generator (`{CHECKPOINT_NAME}`)
 
 A decoder-only transformer over miditok REMI tokens (Program, Tempo and TimeSig tokens in one
-stream; tokenizer: `{TOKENIZER_FILE}`), conditioned on a style token and a tempo token, sampled
-with a key/value cache. {params / 1e6:.2f} M parameters: {model_config.layers} layers, width
-{model_config.width}, {model_config.heads} heads, context {model_config.context} tokens.
-Inference: `engine.generate.generate(GenerationSettings(style=...))`, or
+stream, twelve positions per beat; tokenizer: `{TOKENIZER_FILE}`), conditioned on a style token
+and a tempo token, sampled with a key/value cache and a token grammar that keeps every piece
+well formed. {params / 1e6:.2f} M parameters ({model_config.layers} layers, width
+{model_config.width}, {model_config.heads} heads, context {model_config.context} tokens);
+{size / 2**20:.1f} MiB. Use: `engine.generate.generate(GenerationSettings(style=...))` or
 `python -m engine generate --genre STYLE --seconds 30 --seed 0 --out piece.mid`.
 
 ## Data
 
-Real music only; {HELDOUT_FRACTION:.0%} of each style's pieces (rounded up, chosen by a hash of
-the piece id) are held out by piece and never trained on.
+Real music only, converted to MIDI and tokenised by `engine/train/generator_data.py` (cached in
+$MUSIC_STUDIO_CACHE or ~/.cache/music-studio). {HELDOUT_FRACTION:.0%} of each style's pieces
+(rounded up; the lowest hashes of the piece ids) are held out by piece and never trained on.
 
 {sources}
 
-| licence | source |
-|---|---|
-| public domain works; music21 corpus (BSD-3) | Bach chorales, classical works (Beethoven, ...) |
-| public domain works; music21 corpus (BSD-3) | Palestrina, Monteverdi, Josquin, Lusitano |
-| public domain works; music21 corpus (BSD-3) | O'Neill's 1850, Ryan's Mammoth Collection |
-| public domain works; music21 corpus (BSD-3) | Essen folk songs han1, han2 (Chinese tunes) |
-| CC0 | OpenScore Lieder |
-| GPL-3 | Nottingham Music Database (cleaned by Jukedeck) |
-| MIT | POP909 (Music X Lab) |
-| CC BY 4.0 | Groove MIDI (Magenta): beats of the rock, funk, jazz, latin and hiphop styles |
+{LICENCE_TABLE}
 
-| style | train pieces | held-out pieces | train tokens | held-out perplexity |
-|---|---|---|---|---|
+## Held-out perplexity
+
+Per token, on up to {config.eval_tokens:,} tokens of each style's held-out pieces (windows of
+{config.context} tokens from each piece's start, the tempo token after the style token
+included), at step {metrics["step"]} after {metrics["tokens_seen"]:,} training tokens (train loss
+{metrics["train_loss"]:.3f}); the Markov-chain baseline (`markov.npz`, order-5 n-grams over the
+same tokens and pieces, see `markov.md`) on the same windows.
+
+| style | train pieces | held-out pieces | train tokens | ours | Markov |
+|---|---|---|---|---|---|
 {rows}
 
-Held-out perplexity: per token, on up to {config.eval_tokens:,} tokens of each style's held-out
-pieces (windows of {config.context} tokens from each piece's start, conditioning included), at
-step {metrics["step"]} after {metrics["tokens_seen"]:,} training tokens (train loss
-{metrics["train_loss"]:.3f}).
-
-## Training curve
+Training curve:
 
 | step | tokens seen | train loss | held-out perplexity (geometric mean over styles) |
 |---|---|---|---|
@@ -471,20 +505,38 @@ step {metrics["step"]} after {metrics["tokens_seen"]:,} training tokens (train l
 
 ## Training
 
-Seeded (seed {config.seed}), resumable, on the CPU with {config.threads} thread(s):
-batch {config.batch} x {config.context} tokens, AdamW (lr {config.lr}, warm-up {config.warmup},
-cosine to a tenth over {config.steps} steps, weight decay {config.weight_decay}), dropout
-{config.dropout}; melodic windows transposed by {TRANSPOSE[0]}..+{TRANSPOSE[1]} semitones; styles
-drawn in proportion to the square root of their token counts.
-
-Retrain (builds the corpus in $MUSIC_STUDIO_CACHE or ~/.cache/music-studio first; run it again
-to resume an interrupted run):
+Seeded (seed {config.seed}) and resumable, on the CPU with {config.threads} thread: batch
+{config.batch} x {config.context} tokens, AdamW (peak lr {config.lr}, warm-up {config.warmup}
+steps, cosine decay to a tenth by {config.steps} steps or {config.minutes:g} minutes of wall
+time, whichever comes first; weight decay {config.weight_decay}), dropout {config.dropout};
+melodic windows transposed by {TRANSPOSE[0]}..+{TRANSPOSE[1]} semitones; styles drawn in
+proportion to the square root of their token counts. Retrain (builds the corpus first; run it
+again to resume an interrupted run):
 
 ```
 {retrain}
 ```
+
+## Limits
+
+A small model trained for about an hour on a shared 2-core CPU: expect plausible texture,
+rhythm and key in each style rather than long-range form. Pieces longer than the context slide
+their window (re-primed at a bar line), so themes do not return across minutes. The drum styles
+come from one data set of a few dozen performances each (hiphop: 30): their variety is limited.
 """
     path.write_text(text)
+
+
+def rewrite_card(checkpoints: Path, cache_dir: Path) -> Path:
+    """Write the model card again from the saved training state (e.g. after the baseline)."""
+    state = torch.load(corpus_dir(cache_dir) / STATE_NAME, map_location="cpu", weights_only=False)
+    config = TrainConfig(**state["train_config"])
+    model, meta = MusicTransformer.from_checkpoint(checkpoints / CHECKPOINT_NAME)
+    model_config = model.config
+    path = checkpoints / CARD_NAME
+    write_model_card(path, config, model_config, meta["metrics"], meta["corpus"],
+                     state["history"])  # fmt: skip
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -495,15 +547,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=None, help="corpus and state folder")
     parser.add_argument("--checkpoints", type=Path, default=DEFAULT_CHECKPOINTS)
     parser.add_argument("--fresh", action="store_true", help="ignore a saved state")
+    parser.add_argument("--card-only", action="store_true", help="only rewrite the model card")
     for name, value in asdict(defaults).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cache_dir = args.cache if args.cache is not None else default_cache_dir()
+    if args.card_only:
+        print(rewrite_card(args.checkpoints, cache_dir))
+        return 0
     config = TrainConfig(**{k: getattr(args, k) for k in asdict(defaults)})
     metrics = train(
         config,
         data_dir=args.data,
-        cache_dir=args.cache if args.cache is not None else default_cache_dir(),
+        cache_dir=cache_dir,
         checkpoints=args.checkpoints,
         fresh=args.fresh,
     )

@@ -91,10 +91,11 @@ STYLE_SOURCES: tuple[Source, ...] = (
         "score",
         "beethoven mozart haydn schubert schumann_robert schumann_clara chopin handel corelli "
         "cpebach weber verdi beach",
+        cap=40,
         tempo=100,
         programs=(40, 40, 41, 42),
     ),  # fmt: skip
-    Source("lieder", "classical", "lieder", "scores/lieder", cap=150, tempo=84, programs=(52, 0)),
+    Source("lieder", "classical", "lieder", "scores/lieder", cap=120, tempo=84, programs=(52, 0)),
     Source("nottingham", "folk", "nottingham", "midi/nottingham", tempo=110, programs=(40, 24)),
     Source("oneills", "folk", "abc", "oneills1850", cap=400, tempo=110, programs=(40,)),
     Source("ryans", "folk", "abc", "ryansMammoth", cap=400, tempo=110, programs=(40,)),
@@ -105,7 +106,7 @@ STYLE_SOURCES: tuple[Source, ...] = (
         "renaissance",
         "score",
         "palestrina monteverdi josquin lusitano",
-        cap=300,
+        cap=200,
         tempo=120,
         programs=(52,),
     ),  # fmt: skip

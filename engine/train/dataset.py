@@ -37,17 +37,19 @@ import numpy as np
 import pretty_midi
 
 from engine.audio import SAMPLE_RATE
+from engine.errors import EngineError, InvalidAudio, InvalidMidi, RenderingUnavailable
 from engine.genre import GENRES
 
 log = logging.getLogger("engine.train.dataset")
 
-BUILD_VERSION = 1  # bump when segments would come out differently: cached pieces are redone
+BUILD_VERSION = 2  # bump when segments would come out differently: cached pieces are redone
 DEFAULT_DATA_DIR = Path("../shared/data")
 CACHE_ENV = "MUSIC_STUDIO_CACHE"  # overrides the default cache folder
 MANIFEST_NAME = "genre_manifest.csv"
 REPORT_NAME = "genre_build.json"
 SHORTEST_SEGMENT = 10.0  # seconds: a piece shorter than its planned segment is used whole if
 # at least this long, else repeated
+RELEASED_RMS_DB = (-24.0, -11.0)  # loudness range rendered segments are set to
 HELDOUT_FRACTION = 0.15  # share of each rendered source's pieces never trained on
 SOUNDFONTS = ("FluidR3_GM.sf2", "MuseScore_General.sf3", "TimGM6mb.sf2")  # rendered with
 MANIFEST_COLUMNS = (
@@ -192,8 +194,8 @@ class BuildConfig:
     renaissance_pieces: int = 30  # Palestrina and Monteverdi from music21's corpus
     lieder_pieces: int = 80  # OpenScore Lieder songs
     nottingham_pieces: int = 110  # Nottingham folk tunes
-    oneills_pieces: int = 60  # O'Neill's 1850 Irish tunes
-    ryans_pieces: int = 50  # Ryan's Mammoth Collection tunes
+    oneills_pieces: int = 90  # O'Neill's 1850 Irish tunes
+    ryans_pieces: int = 80  # Ryan's Mammoth Collection tunes
     pop909_pieces: int = 120  # POP909 songs
     pop909_drums: float = 0.6  # share of POP909 segments with a Groove rock/pop drum part
     genre_segments: int = 320  # rendered segments per drum-driven genre (Groove + programmed)
@@ -260,13 +262,14 @@ def _pick(items: Sequence, n: int, rng: np.random.Generator) -> list:
 
 
 def _segments(
-    piece_key: str,
-    count: int,
-    config: BuildConfig,
-    rng: np.random.Generator,
-    fonts: Sequence[str],
+    piece_key: str, count: int, config: BuildConfig, fonts: Sequence[str]
 ) -> tuple[SegmentPlan, ...]:
-    """`count` segments, each with the next soundfont in turn and its own length and seed."""
+    """`count` segments, each with the next soundfont in turn and its own length and seed.
+
+    Seeded by the piece alone, so changing a cap leaves the other pieces' segments (and their
+    cached audio) as they were.
+    """
+    rng = np.random.default_rng([config.seed, _stable_hash(piece_key)])
     first = _stable_hash(piece_key) % len(fonts)
     return tuple(
         SegmentPlan(
@@ -356,10 +359,23 @@ def _piece_plans(
                 genres=genres,
                 split="heldout" if _heldout(source, ids[i]) else "train",
                 style=piece_style,
-                segments=_segments(key, segments, config, rng, fonts),
+                segments=_segments(key, segments, config, fonts),
             )
         )
     return plans
+
+
+def _has_melody(path: Path) -> bool:
+    """True when a MIDI file plays above middle C at all (Nottingham chords stay below it)."""
+    import mido
+
+    try:
+        for message in mido.MidiFile(str(path)):
+            if message.type == "note_on" and message.velocity > 0 and message.note >= 60:
+                return True
+    except (OSError, ValueError, EOFError):
+        return False
+    return False
 
 
 def _groove_rows(data_dir: Path) -> list[dict[str, str]]:
@@ -414,7 +430,13 @@ def plan_rendered(config: BuildConfig, fonts: Sequence[str]) -> tuple[list[Piece
         )  # fmt: skip
 
     def nottingham() -> list[PiecePlan]:
-        paths = sorted((data / "midi" / "nottingham").glob("*.mid"))
+        every = sorted((data / "midi" / "nottingham").glob("*.mid"))
+        paths = [p for p in every if _has_melody(p)]
+        if len(paths) < len(every):
+            notes.append(
+                f"nottingham: {len(every) - len(paths)} of {len(every)} files hold only the "
+                "chord track (no melody): not used"
+            )
         ids = [p.stem for p in paths]
         dances = [re.sub(r"\d+$", "", p.stem) for p in paths]
         return _piece_plans(
@@ -517,7 +539,7 @@ def _plan_drum_genres(
             )
             piece_id = _slug(row["id"])
             key = f"groove-{piece_id}"
-            segs = _segments(key, count, config, rng, fonts)
+            segs = _segments(key, count, config, fonts)
             segs = tuple(replace(s, seconds=min(s.seconds, duration - 0.5)) for s in segs)
             plans.append(
                 PiecePlan(
@@ -548,7 +570,7 @@ def _plan_drum_genres(
                     genres=(genre,),
                     split="heldout" if _heldout("programmed", piece_id) else "train",
                     style=style,
-                    segments=_segments(f"programmed-{piece_id}", 2, config, rng, fonts),
+                    segments=_segments(f"programmed-{piece_id}", 2, config, fonts),
                 )
             )
     return plans
@@ -1482,7 +1504,12 @@ def _enough_music(score: pretty_midi.PrettyMIDI, seconds: float) -> bool:
 
 
 def _finish(audio: np.ndarray, seconds: float, rng: np.random.Generator) -> np.ndarray:
-    """Exact length, short fades at the cuts, and a random level (-12..0 dB below 0.9 peak)."""
+    """Exact length, short fades at the cuts, and the loudness of released recordings.
+
+    Released music sits at about -24..-11 dB RMS (the 4Q MER clips' 5th-95th percentiles);
+    renders peak-normalised to 0.9 sit ~7 dB lower, a cue that would give the domain away. So
+    each segment gets an RMS level drawn from that range, its peaks softly limited below 1.
+    """
     n = int(round(seconds * SAMPLE_RATE))
     out = np.zeros(n, dtype=np.float32)
     out[: min(n, len(audio))] = audio[:n]
@@ -1490,7 +1517,20 @@ def _finish(audio: np.ndarray, seconds: float, rng: np.random.Generator) -> np.n
     ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
     out[:fade] *= ramp
     out[-fade:] *= ramp[::-1]
-    return out * np.float32(10 ** (rng.uniform(-12, 0) / 20))
+    rms = float(np.sqrt(np.mean(out**2)))
+    if rms < 1e-6:
+        return out
+    out *= np.float32(10 ** (rng.uniform(*RELEASED_RMS_DB) / 20) / rms)
+    return _soft_limit(out)
+
+
+def _soft_limit(audio: np.ndarray, knee: float = 0.8) -> np.ndarray:
+    """Leave samples below `knee` alone and bend louder ones smoothly under 1.0."""
+    over = np.abs(audio) > knee
+    if over.any():
+        a = np.abs(audio[over])
+        audio[over] = np.sign(audio[over]) * (knee + (1 - knee) * np.tanh((a - knee) / (1 - knee)))
+    return audio
 
 
 def _save(path: Path, audio: np.ndarray) -> None:
@@ -1525,7 +1565,6 @@ def _row(
 def run_clip(plan: ClipPlan, cache_dir: Path) -> JobResult:
     """Decode one real clip (engine.audio.load) and cache it."""
     from engine.audio import load
-    from engine.errors import InvalidAudio
 
     started = time.process_time()
     path = cache_dir / "audio" / "mer4q" / f"{plan.example_id}.npy"
@@ -1555,8 +1594,10 @@ def run_piece(plan: PiecePlan, data_dir: Path, cache_dir: Path, fonts: dict[str,
     if marker.is_file():
         try:
             done = json.loads(marker.read_text())
-            if done["digest"] == digest and all(
-                (cache_dir / r["audio_path"]).is_file() for r in done["rows"]
+            if (
+                done["digest"] == digest
+                and not done.get("error")
+                and all((cache_dir / r["audio_path"]).is_file() for r in done["rows"])
             ):
                 skipped = tuple(tuple(s) for s in done["skipped"])
                 return JobResult(tuple(done["rows"]), skipped, 0.0)  # type: ignore[arg-type]
@@ -1564,19 +1605,21 @@ def run_piece(plan: PiecePlan, data_dir: Path, cache_dir: Path, fonts: dict[str,
             pass
     rows: list[dict[str, str]] = []
     skipped: list[tuple[str, str]] = []
+    error = False  # an unexpected failure: tried again on the next run, unlike a known skip
     try:
         rows, skipped = _render_piece(plan, data_dir, cache_dir, fonts)
     except Exception as err:  # one bad piece must never stop the build
         skipped = [(f"{plan.source}-{plan.piece_id}", f"{type(err).__name__}: {err}"[:300])]
+        error = True
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"digest": digest, "rows": rows, "skipped": skipped}))
+    record = {"digest": digest, "rows": rows, "skipped": skipped, "error": error}
+    marker.write_text(json.dumps(record))
     return JobResult(tuple(rows), tuple(skipped), time.process_time() - started)
 
 
 def _render_piece(
     plan: PiecePlan, data_dir: Path, cache_dir: Path, fonts: dict[str, str]
 ) -> tuple[list[dict[str, str]], list[tuple[str, str]]]:
-    from engine.errors import EngineError
     from engine.synth import render_midi
 
     song: pretty_midi.PrettyMIDI | None = None
@@ -1592,6 +1635,9 @@ def _render_piece(
         parts = [Part("drums", _groove_notes(data_dir / plan.ref))]
     if plan.kind != "programmed" and not any(p.notes for p in parts):
         return [], [(f"{plan.source}-{plan.piece_id}", "no notes after parsing")]
+    if plan.kind in ("nottingham", "abc") and not any(p.notes for p in parts if p.role == "melody"):
+        # Some Nottingham files lost their melody track and hold only the chords.
+        return [], [(f"{plan.source}-{plan.piece_id}", "no melody (chords only)")]
     if plan.kind == "nottingham":
         song = pretty_midi.PrettyMIDI(plan.ref)
         tempo = song.get_tempo_changes()[1]
@@ -1614,10 +1660,11 @@ def _render_piece(
         except EngineError as err:
             skipped.append((seg.example_id, f"render failed: {err}"))
             continue
-        audio = _finish(audio, seconds, rng)
-        if float(np.sqrt(np.mean(audio**2))) < 1e-3:
+        window = audio[: int(round(seconds * SAMPLE_RATE))]
+        if float(np.sqrt(np.mean(window**2))) < 1e-3:  # renders peak at 0.9 unless silent
             skipped.append((seg.example_id, "silent render"))
             continue
+        audio = _finish(audio, seconds, rng)
         path = cache_dir / "audio" / plan.source / f"{seg.example_id}.npy"
         _save(path, audio)
         programs = "+".join(
@@ -1684,7 +1731,9 @@ def _segment_instruments(
         instruments = _orchestrate(parts, "lied", rng)
     else:
         instruments = _orchestrate(parts, plan.style, rng)
-    length = max(n.end for i in instruments for n in i.notes)
+    length = max((n.end for i in instruments for n in i.notes), default=0.0)
+    if length <= 0:
+        raise InvalidMidi("no notes left to play")
     if length < seconds:
         if length >= SHORTEST_SEGMENT:
             seconds = length
@@ -1735,7 +1784,6 @@ def build(config: BuildConfig) -> dict:
     """
     from tqdm import tqdm
 
-    from engine.errors import RenderingUnavailable
     from engine.synth import INSTALL_HINT
 
     started = time.perf_counter()
@@ -1857,7 +1905,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("music21").setLevel(logging.ERROR)
     config = BuildConfig(
-        data_dir=args.data,
+        data_dir=args.data.expanduser(),
         cache_dir=args.cache or default_cache_dir(),
         seed=args.seed,
         workers=args.workers,

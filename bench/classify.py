@@ -1,7 +1,8 @@
 """Benchmark genre classification of 30 s MP3 clips on this machine; prints JSON.
 
 Per clip, after warm-up, the median wall time of each stage: decode (engine.audio.load),
-features (the encoder's log-mel), model (encoder forward + genre windows) and total; the same
+features (the encoder's log-mel), model (encoder forward; bfloat16 where the CPU has it, and
+float32 beside it) and total; the same
 features computed with librosa side by side with torchaudio, and with the classic baseline's
 MFCC statistics; then the throughput of classifying 32 clips one after another.
 
@@ -16,6 +17,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +72,7 @@ def main() -> None:
     args = parser.parse_args()
 
     classifier = load_classifier()
+    float32 = replace(classifier, bfloat16=False)
     data = synthetic_mp3(0)
     clip = load(data)
     patches, _ = encoder_patches(clip.samples, classifier.encoder.config)
@@ -85,6 +88,9 @@ def main() -> None:
             lambda: mfcc_statistics(clip.samples), args.repeats
         ),
         "model_s": median_seconds(lambda: patch_probabilities(patches, classifier), args.repeats),
+        "model_float32_s": median_seconds(
+            lambda: patch_probabilities(patches, float32), args.repeats
+        ),
         "total_s": median_seconds(lambda: classify(load(data), classifier), args.repeats),
     }
     clips = [synthetic_mp3(seed) for seed in range(CLIPS)]

@@ -168,10 +168,8 @@ def train(
             totals += [float(genre_loss), float(tag_loss), float(embedding_loss)]
             progress.set_postfix(genre=f"{totals[0] / (step + 1):.3f}")
         mean = totals / max(steps, 1)
-        print(
-            f"epoch {epoch + 1}: genre {mean[0]:.4f} tags {mean[1]:.4f} embedding {mean[2]:.4f}",
-            flush=True,
-        )
+        distilled = f" tags {mean[1]:.4f} embedding {mean[2]:.4f}" if config.distill else ""
+        print(f"epoch {epoch + 1}: genre {mean[0]:.4f}{distilled}", flush=True)
     return encoder.eval()
 
 
@@ -197,9 +195,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--rendered-per-real", type=float, default=1.0)
+    parser.add_argument("--rendered-per-real", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("checkpoints/genre.pt"))
+    parser.add_argument("--figures", type=Path, default=Path("bench/results/genre_train.json"))
     args = parser.parse_args()
     config = TrainConfig(
         trunk=args.trunk,
@@ -225,7 +224,8 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     encoder.save(args.out, labels={"genre": list(GENRES)}, metrics=figures)
-    args.out.with_suffix(".json").write_text(json.dumps(figures, indent=2))
+    args.figures.parent.mkdir(parents=True, exist_ok=True)
+    args.figures.write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))
 
 

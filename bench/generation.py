@@ -17,6 +17,7 @@ from engine.midi import ScoreSource, load_score
 ONSET_STEPS_PER_BEAT = 12  # onset intervals are compared on this grid
 MAX_ONSET_STEPS = 4 * 4 * ONSET_STEPS_PER_BEAT  # longer gaps (4 bars of 4/4) count as one gap
 _HASH_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplication by it is invertible mod 2^64
+_SEPARATOR = -1  # between training pieces
 
 
 def note_intervals(source: ScoreSource, *, drums: bool | None = None) -> np.ndarray:
@@ -78,15 +79,24 @@ class CopyIndex:
     """
 
     def __init__(self, training: Sequence[np.ndarray]) -> None:
-        self.training = [np.asarray(t, dtype=np.int64) for t in training if len(t)]
+        pieces = [np.asarray(t, dtype=np.int64) for t in training if len(t)]
+        # One array, pieces separated by -1: symbols are >= 0, so a window that spans two
+        # pieces holds a -1 and can never equal a window of a generated piece.
+        parts = [x for t in pieces for x in (t, np.array([_SEPARATOR]))]
+        self.symbols = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         self._hashes: dict[int, np.ndarray] = {}
 
     def hashes(self, k: int) -> np.ndarray:
         """Sorted unique hashes of every k-symbol window of the training pieces."""
         if k not in self._hashes:
-            parts = [_window_hashes(t, k) for t in self.training if len(t) >= k]
-            merged = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
-            self._hashes[k] = np.unique(merged)
+            windows = _window_hashes(self.symbols, k)
+            if k > 1:  # drop windows across a piece boundary
+                ends = np.flatnonzero(self.symbols == _SEPARATOR)
+                spans = np.zeros(len(self.symbols) + 1, dtype=np.int64)
+                spans[ends + 1] = 1
+                crossed = np.cumsum(spans)
+                windows = windows[crossed[k : k + len(windows)] == crossed[: len(windows)]]
+            self._hashes[k] = np.unique(windows)
         return self._hashes[k]
 
     def occurs(self, symbols: np.ndarray, k: int) -> bool:

@@ -7,11 +7,13 @@ generator style (`Style_<name>`); its config is saved as JSON beside the generat
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pretty_midi
@@ -329,3 +331,24 @@ def piano_roll_matrix(
         row = matrix[int(roll.pitch[i]), a:b]
         np.maximum(row, roll.velocity[i] / 127.0, out=row)
     return matrix
+
+
+def music21_part_notes(part: Any) -> list[tuple[float, float, int, int]]:
+    """The notes of a music21 part, ties joined and grace notes dropped.
+
+    Returns:
+        (onset in quarter notes, length in quarter notes, MIDI pitch, velocity) per note;
+        chords give one entry per pitch; velocity 80 where the score gives none.
+    """
+    flat = part.flatten()
+    with contextlib.suppress(Exception):  # odd tie structures: notes stay re-attacked
+        flat = flat.stripTies()
+    notes = []
+    for element in flat.notes:
+        length = float(element.quarterLength)
+        if length <= 0 or element.duration.isGrace:
+            continue
+        velocity = getattr(getattr(element, "volume", None), "velocity", None) or 80
+        for pitch in getattr(element, "pitches", ()):
+            notes.append((float(element.offset), length, int(pitch.midi), int(velocity)))
+    return notes

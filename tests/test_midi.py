@@ -136,3 +136,15 @@ def test_piano_roll_matrix_shape_and_values() -> None:
     assert matrix[36].max() == 0  # drums left out by default
     with_drums = midi.piano_roll_matrix(roll, frames_per_second=10, include_drums=True)
     assert with_drums[36].max() > 0
+
+
+def test_music21_part_notes_joins_ties_splits_chords_and_drops_grace_notes() -> None:
+    from music21 import chord, note, stream, tie
+
+    part = stream.Part()
+    first, second = note.Note("C4", quarterLength=1.0), note.Note("C4", quarterLength=1.0)
+    first.tie, second.tie = tie.Tie("start"), tie.Tie("stop")
+    grace = note.Note("D4").getGrace()
+    part.append([first, second, grace, chord.Chord(["E4", "G4"], quarterLength=0.5)])
+    notes = midi.music21_part_notes(part)
+    assert notes == [(0.0, 2.0, 60, 80), (2.0, 0.5, 64, 80), (2.0, 0.5, 67, 80)]

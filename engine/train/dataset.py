@@ -16,7 +16,6 @@ and never crashes on one bad piece: it counts and logs the reason instead.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import hashlib
 import json
@@ -39,6 +38,7 @@ import pretty_midi
 from engine.audio import SAMPLE_RATE
 from engine.errors import EngineError, InvalidAudio, InvalidMidi, RenderingUnavailable
 from engine.genre import GENRES
+from engine.midi import music21_part_notes
 
 log = logging.getLogger("engine.train.dataset")
 
@@ -616,18 +616,10 @@ def _score_to_parts(score: Any, default_bpm: float) -> tuple[list[Part], float]:
     beat = 60.0 / bpm
     parts = []
     for i, part in enumerate(score.parts):
-        flat = part.flatten()
-        with contextlib.suppress(Exception):  # odd tie structures: notes stay re-attacked
-            flat = flat.stripTies()
-        notes = []
-        for element in flat.notes:
-            length = float(element.quarterLength)
-            if length <= 0 or element.duration.isGrace:
-                continue
-            start = float(element.offset) * beat
-            for pitch in getattr(element, "pitches", ()):
-                midi = int(np.clip(pitch.midi, 0, 127))
-                notes.append(pretty_midi.Note(80, midi, start, start + length * beat))
+        notes = [
+            pretty_midi.Note(80, int(np.clip(pitch, 0, 127)), onset * beat, (onset + length) * beat)
+            for onset, length, pitch, _ in music21_part_notes(part)
+        ]
         if notes:
             parts.append(Part(f"part{i}", notes))
     return parts, bpm

@@ -44,6 +44,7 @@ from engine.midi import (
     first_tempo,
     load_score,
     make_tokenizer,
+    music21_part_notes,
     normalise_score,
     score_to_bytes,
 )
@@ -329,18 +330,15 @@ def music21_to_score(parsed: Any, default_tempo: float, programs: Sequence[int])
         at = 0 if ts is first_ts else int(round((float(ts.offset) + shift) * TICKS_PER_BEAT))
         score.time_signatures.append(symusic.TimeSignature(at, ts.numerator, ts.denominator))
     for i, part in enumerate(parts):
-        flat = part.flatten()
-        with contextlib.suppress(Exception):  # odd tie structures: notes stay re-attacked
-            flat = flat.stripTies()
-        notes = []
-        for element in flat.notes:
-            length = float(element.quarterLength)
-            if length <= 0 or element.duration.isGrace:
-                continue
-            start = (float(element.offset) + shift) * TICKS_PER_BEAT
-            velocity = getattr(getattr(element, "volume", None), "velocity", None) or 80
-            for pitch in getattr(element, "pitches", ()):
-                notes.append((round(start), round(length * TICKS_PER_BEAT), pitch.midi, velocity))
+        notes = [
+            (
+                round((onset + shift) * TICKS_PER_BEAT),
+                round(length * TICKS_PER_BEAT),
+                pitch,
+                velocity,
+            )
+            for onset, length, pitch, velocity in music21_part_notes(part)
+        ]
         _add_track(score, programs[min(i, len(programs) - 1)], notes)
     return score
 

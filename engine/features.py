@@ -118,22 +118,6 @@ def mfcc_statistics(
     return np.concatenate([stacked.mean(axis=1), stacked.std(axis=1)]).astype(np.float32)
 
 
-def hpss(
-    samples: np.ndarray, *, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH, kernel_size: int = 31
-) -> tuple[np.ndarray, np.ndarray]:
-    """Split audio into its harmonic and percussive parts (median-filtering HPSS).
-
-    Returns:
-        (harmonic, percussive) audio, each the length of `samples`.
-    """
-    import librosa
-
-    harmonic, percussive = librosa.effects.hpss(
-        samples, kernel_size=kernel_size, n_fft=n_fft, hop_length=hop_length
-    )
-    return harmonic.astype(np.float32), percussive.astype(np.float32)
-
-
 def chroma(
     samples: np.ndarray, *, sample_rate: int = SAMPLE_RATE, hop_length: int = HOP_LENGTH
 ) -> np.ndarray:

@@ -352,3 +352,14 @@ def music21_part_notes(part: Any) -> list[tuple[float, float, int, int]]:
         for pitch in getattr(element, "pitches", ()):
             notes.append((float(element.offset), length, int(pitch.midi), int(velocity)))
     return notes
+
+
+def music21_first_tempo(score: Any, default: float) -> float:
+    """The quarter-note tempo (bpm) of a music21 score's first metronome mark, else `default`."""
+    from music21 import tempo
+
+    for mark in score.flatten().getElementsByClass(tempo.MetronomeMark):
+        quarter = mark.getQuarterBPM()
+        if quarter:
+            return float(quarter)
+    return default

@@ -38,7 +38,7 @@ import pretty_midi
 from engine.audio import SAMPLE_RATE
 from engine.errors import EngineError, InvalidAudio, InvalidMidi, RenderingUnavailable
 from engine.genre import GENRES
-from engine.midi import music21_part_notes
+from engine.midi import music21_first_tempo, music21_part_notes
 
 log = logging.getLogger("engine.train.dataset")
 
@@ -604,15 +604,7 @@ class Part:
 
 def _score_to_parts(score: Any, default_bpm: float) -> tuple[list[Part], float]:
     """Convert a music21 score to parts in seconds at its first tempo (repeats not expanded)."""
-    from music21 import tempo
-
-    bpm = default_bpm
-    for mark in score.flatten().getElementsByClass(tempo.MetronomeMark):
-        quarter = mark.getQuarterBPM()
-        if quarter:
-            bpm = float(quarter)
-            break
-    bpm = float(np.clip(bpm, 40, 180))
+    bpm = float(np.clip(music21_first_tempo(score, default_bpm), 40, 180))
     beat = 60.0 / bpm
     parts = []
     for i, part in enumerate(score.parts):

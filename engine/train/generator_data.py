@@ -44,6 +44,7 @@ from engine.midi import (
     first_tempo,
     load_score,
     make_tokenizer,
+    music21_first_tempo,
     music21_part_notes,
     normalise_score,
     score_to_bytes,
@@ -297,17 +298,11 @@ def music21_to_score(parsed: Any, default_tempo: float, programs: Sequence[int])
     Returns:
         The score; repeats are not expanded.
     """
-    from music21 import meter, tempo
+    from music21 import meter
 
     if hasattr(parsed, "scores") and not hasattr(parsed, "parts"):
         parsed = parsed.scores[0]
-    bpm = default_tempo
-    for mark in parsed.flatten().getElementsByClass(tempo.MetronomeMark):
-        quarter = mark.getQuarterBPM()
-        if quarter:
-            bpm = float(quarter)
-            break
-    bpm = float(np.clip(bpm, 40, 200))
+    bpm = float(np.clip(music21_first_tempo(parsed, default_tempo), 40, 200))
     parts = list(parsed.parts) or [parsed]
     shift = 0.0  # a pickup bar: move everything so bar lines fall where the score has them
     measures = parts[0].getElementsByClass("Measure")

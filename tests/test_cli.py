@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,20 +10,7 @@ import torch
 
 from engine.genre import CHECKPOINT_ENV, GENRES
 from engine.models.encoder import EncoderConfig, StudioEncoder
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python -m engine ARGS` from the project root."""
-    return subprocess.run(
-        [sys.executable, "-m", "engine", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=300,
-    )
+from tests.helpers import run_engine as run
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pretty_midi
@@ -25,8 +23,8 @@ from engine.generate import (
 )
 from engine.midi import TOKENIZER_FILE, load_score, make_tokenizer
 from engine.models.generator import GeneratorConfig, MusicTransformer
+from tests.helpers import run_engine
 
-ROOT = Path(__file__).resolve().parents[1]
 FAST = {"seconds": 4.0, "tempo": 120.0}  # short pieces keep the tests quick
 
 
@@ -234,14 +232,7 @@ def test_styles_cover_melodic_and_drum_styles() -> None:
 
 
 def run_cli(*args: str, checkpoint: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "engine", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, CHECKPOINT_ENV: str(checkpoint)},
-        timeout=300,
-    )
+    return run_engine(*args, env={CHECKPOINT_ENV: str(checkpoint)})
 
 
 def test_cli_generate_writes_readable_midi(checkpoint: Path, tmp_path: Path) -> None:
@@ -272,8 +263,7 @@ def test_cli_generate_reports_bad_settings_and_prompts(checkpoint: Path, tmp_pat
 
 
 def test_cli_genres_lists_styles() -> None:
-    result = subprocess.run([sys.executable, "-m", "engine", "genres", "--json"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = run_engine("genres", "--json")
     assert result.returncode == 0
     data = json.loads(result.stdout)
     assert "genres" in data and data["styles"][:5] == list(STYLES[:5])

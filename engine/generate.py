@@ -278,9 +278,7 @@ def load_markov(path: str | Path | None = None) -> Generator:
         raise ModelUnavailable(f"The tokenizer beside {path} is missing ({err}).") from None
     if [tokenizer[i] for i in range(len(tokenizer.vocab))] != meta.get("vocab"):
         raise ModelUnavailable(f"The tokenizer beside {path} does not match the chain's.")
-    styles = tuple(
-        tokenizer[i][len("Style_") :].replace("-", " ") for i in sorted(chain.tables)
-    )
+    styles = tuple(tokenizer[i][len("Style_") :].replace("-", " ") for i in sorted(chain.tables))
     return Generator(
         model=chain,
         tokenizer=tokenizer,

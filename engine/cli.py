@@ -148,6 +148,44 @@ def _generate(args: argparse.Namespace) -> int:
     return status
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from engine.compare import compare, load_music
+    from engine.errors import RenderingUnavailable
+    from engine.genre import load_classifier
+
+    clips = []
+    status = EXIT_OK
+    for path in (args.a, args.b):
+        try:
+            clips.append(load_music(path))
+        except RenderingUnavailable as err:
+            print(f"{path}: {err}", file=sys.stderr)
+            status = EXIT_UNAVAILABLE
+        except EngineError as err:
+            print(f"{path}: {err}", file=sys.stderr)
+            status = max(status, EXIT_SOME_FAILED)
+    if status != EXIT_OK:
+        return status
+    warnings = []
+    try:
+        classifier = load_classifier()
+    except EngineError as err:
+        classifier = None
+        warnings.append(f"No embedding cosine: {err}")
+    result = compare(*clips, classifier)
+    warnings = list(result.warnings) + warnings
+    if args.json:
+        print(json.dumps({"a": args.a, "b": args.b, "seconds": round(result.seconds, 2),
+                          **result.distances(), "warnings": warnings}))  # fmt: skip
+    else:
+        print(f"{args.a} vs {args.b} over {result.seconds:.1f} s:")
+        for name, value in result.distances().items():
+            print(f"  {name.replace('_', ' ')}: {'n/a' if value is None else value}")
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per capability."""
     parser = argparse.ArgumentParser(
@@ -187,6 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--prompt-bars", type=int, default=4, help="bars of the prompt used")
     generate.add_argument("--json", action="store_true", help="print a JSON summary")
     generate.set_defaults(run=_generate)
+
+    compare = commands.add_parser(
+        "compare", help="compare two pieces (audio or MIDI): spectral and embedding distances"
+    )
+    compare.add_argument("a", metavar="A", help="the original: audio or a .mid file")
+    compare.add_argument("b", metavar="B", help="the piece to set against it, e.g. a generated one")
+    compare.add_argument("--json", action="store_true", help="print one JSON object")
+    compare.set_defaults(run=_compare)
     return parser
 
 

@@ -1,11 +1,21 @@
-"""Helpers shared by test modules."""
+"""Helpers shared by test modules: the CLI runner, small MIDI pieces, tiny models."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pretty_midi
+import pytest
+import torch
+
+from engine import synth
+from engine.errors import RenderingUnavailable
+from engine.genre import GENRES
+from engine.models.encoder import EncoderConfig, StudioEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,3 +34,48 @@ def run_engine(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
         env={**os.environ, "CI": "1", **(env or {})},
         timeout=300,
     )
+
+
+def _fluidsynth_usable() -> bool:
+    try:
+        synth._import_fluidsynth()
+        synth.default_soundfont()
+    except RenderingUnavailable:
+        return False
+    return True
+
+
+needs_fluidsynth = pytest.mark.skipif(
+    not _fluidsynth_usable(), reason="FluidSynth or a General MIDI soundfont is not installed"
+)
+
+
+def arpeggio_piece(pitches: tuple[int, ...] = (60, 64, 67, 72)) -> pretty_midi.PrettyMIDI:
+    """Two seconds: an arpeggio on piano (C major by default) over a kick and a snare hit."""
+    score = pretty_midi.PrettyMIDI(initial_tempo=120)
+    piano = pretty_midi.Instrument(program=0, name="piano")
+    for i, pitch in enumerate(pitches):
+        piano.notes.append(
+            pretty_midi.Note(velocity=90, pitch=pitch, start=0.5 * i, end=0.5 * i + 0.45)
+        )
+    drums = pretty_midi.Instrument(program=0, is_drum=True, name="drums")
+    drums.notes.append(pretty_midi.Note(velocity=110, pitch=36, start=0.0, end=0.1))
+    drums.notes.append(pretty_midi.Note(velocity=100, pitch=38, start=1.0, end=1.1))
+    score.instruments.extend([piano, drums])
+    return score
+
+
+def midi_bytes(score: pretty_midi.PrettyMIDI) -> bytes:
+    """A PrettyMIDI as Standard MIDI File bytes."""
+    buffer = io.BytesIO()
+    score.write(buffer)
+    return buffer.getvalue()
+
+
+def save_tiny_encoder(path: Path) -> Path:
+    """A tiny randomly initialised studio encoder with a genre head, saved at `path`."""
+    torch.manual_seed(0)
+    StudioEncoder(EncoderConfig(trunk="cnn", cnn_width=4, embedding_dim=16)).save(
+        path, labels={"genre": list(GENRES)}, metrics={}
+    )
+    return path

@@ -6,21 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from engine.genre import CHECKPOINT_ENV, GENRES
-from engine.models.encoder import EncoderConfig, StudioEncoder
 from tests.helpers import run_engine as run
+from tests.helpers import save_tiny_encoder
 
 
 @pytest.fixture(scope="module")
 def tiny_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment pointing the CLI at a tiny random genre checkpoint."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "genre.pt"
-    StudioEncoder(EncoderConfig(trunk="cnn", cnn_width=4, embedding_dim=16)).save(
-        path, labels={"genre": list(GENRES)}, metrics={}
-    )
+    path = save_tiny_encoder(tmp_path_factory.mktemp("model") / "genre.pt")
     return {CHECKPOINT_ENV: str(path)}
 
 

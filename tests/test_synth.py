@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -11,48 +10,14 @@ import pytest
 
 from engine import synth
 from engine.errors import InvalidMidi, RenderingUnavailable
+from tests.helpers import arpeggio_piece, midi_bytes, needs_fluidsynth
 
 RATE = 22_050
 
 
-def _fluidsynth_usable() -> bool:
-    try:
-        synth._import_fluidsynth()
-        synth.default_soundfont()
-    except RenderingUnavailable:
-        return False
-    return True
-
-
-needs_fluidsynth = pytest.mark.skipif(
-    not _fluidsynth_usable(), reason="FluidSynth or a General MIDI soundfont is not installed"
-)
-
-
-def _small_piece() -> pretty_midi.PrettyMIDI:
-    """Two seconds: a C major arpeggio on piano over a kick drum and a snare hit."""
-    score = pretty_midi.PrettyMIDI(initial_tempo=120)
-    piano = pretty_midi.Instrument(program=0, name="piano")
-    for i, pitch in enumerate((60, 64, 67, 72)):
-        piano.notes.append(
-            pretty_midi.Note(velocity=90, pitch=pitch, start=0.5 * i, end=0.5 * i + 0.45)
-        )
-    drums = pretty_midi.Instrument(program=0, is_drum=True, name="drums")
-    drums.notes.append(pretty_midi.Note(velocity=110, pitch=36, start=0.0, end=0.1))
-    drums.notes.append(pretty_midi.Note(velocity=100, pitch=38, start=1.0, end=1.1))
-    score.instruments.extend([piano, drums])
-    return score
-
-
-def _midi_bytes(score: pretty_midi.PrettyMIDI) -> bytes:
-    buffer = io.BytesIO()
-    score.write(buffer)
-    return buffer.getvalue()
-
-
 @needs_fluidsynth
-def test_render_small_piece() -> None:
-    score = _small_piece()
+def test_renderarpeggio_piece() -> None:
+    score = arpeggio_piece()
     audio = synth.render_midi(score, sample_rate=RATE)
     expected = score.get_end_time() + synth.TAIL_SECONDS
     assert audio.dtype == np.float32
@@ -66,8 +31,8 @@ def test_render_small_piece() -> None:
 
 @needs_fluidsynth
 def test_render_from_bytes_and_path_match_object(tmp_path: Path) -> None:
-    score = _small_piece()
-    data = _midi_bytes(score)
+    score = arpeggio_piece()
+    data = midi_bytes(score)
     path = tmp_path / "piece.mid"
     path.write_bytes(data)
     from_bytes = synth.render_midi(data)
@@ -79,7 +44,7 @@ def test_render_from_bytes_and_path_match_object(tmp_path: Path) -> None:
 
 @needs_fluidsynth
 def test_drums_sound_on_their_own() -> None:
-    score = _small_piece()
+    score = arpeggio_piece()
     score.instruments = [score.instruments[1]]  # drums only
     audio = synth.render_midi(score)
     assert np.abs(audio[: int(0.2 * RATE)]).max() > 0.1  # the kick at t=0
@@ -103,7 +68,7 @@ def test_midi_without_notes_raises_invalid_midi() -> None:
     with pytest.raises(InvalidMidi):
         synth.render_midi(score)
     with pytest.raises(InvalidMidi):
-        synth.render_midi(_midi_bytes(score))
+        synth.render_midi(midi_bytes(score))
 
 
 def test_no_soundfont_raises_rendering_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,7 +76,7 @@ def test_no_soundfont_raises_rendering_unavailable(monkeypatch: pytest.MonkeyPat
     with pytest.raises(RenderingUnavailable, match="apt install"):
         synth.default_soundfont()
     with pytest.raises(RenderingUnavailable, match="libfluidsynth3"):
-        synth.render_midi(_small_piece())
+        synth.render_midi(arpeggio_piece())
 
 
 def test_missing_fluidsynth_raises_rendering_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,7 +95,7 @@ def test_missing_fluidsynth_raises_rendering_unavailable(monkeypatch: pytest.Mon
     with pytest.raises(RenderingUnavailable, match="apt install"):
         synth._import_fluidsynth()
     with pytest.raises(RenderingUnavailable, match="libfluidsynth3"):
-        synth.render_midi(_small_piece())
+        synth.render_midi(arpeggio_piece())
 
 
 def test_soundfont_search_is_ordered_and_unique(

@@ -21,6 +21,8 @@ st.set_page_config(
 page = st.navigation(
     [
         st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("app_pages/generate.py", title="Generate", icon=":material/piano:"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
         st.Page("app_pages/classify.py", title="Classify", icon=":material/category:"),
     ]
 )

@@ -2,19 +2,15 @@
 
 import streamlit as st
 
+from engine.errors import EngineError
+from engine.generate import GenerationSettings
+from ui import models
 from ui.clip import bundled_examples, use_example
+from ui.errors import show_error
+from ui.generation import keep_generation, request_generation
 from ui.machine import rendering_problem
 
 COMING = (  # capabilities of later milestones: (title, what it will do)
-    (
-        ":material/piano: Generate",
-        "Compose new music in a genre: choose tempo, length and a "
-        "seed; hear it, see the piano roll, download MIDI and audio.",
-    ),
-    (
-        ":material/compare: Compare",
-        "Set a generated piece beside real music of its genre and see how close they are.",
-    ),
     (
         ":material/mood: Mood",
         "Tag a clip's moods, with valence and arousal, as you or another listener would hear them.",
@@ -57,7 +53,39 @@ with top_row[0].container(border=True, height="stretch"):
         "app_pages/classify.py", label="Or bring your own clip", icon=":material/upload_file:"
     )
 
-for column, (title, text) in zip([*top_row[1:], *bottom_row], COMING, strict=True):
+with top_row[1].container(border=True, height="stretch"):
+    st.subheader(":material/piano: Generate")
+    st.markdown(
+        "Compose new music in a style (classical, folk, chinese folk, pop, renaissance, or "
+        "drum grooves): hear it, see its piano roll, download MIDI and audio."
+    )
+    if st.button("Generate a folk tune", type="primary", icon=":material/play_arrow:"):
+        request_generation(style="folk", seconds=20, seed=7)
+        st.switch_page("app_pages/generate.py")
+    st.page_link("app_pages/generate.py", label="Or choose every setting", icon=":material/tune:")
+
+with top_row[2].container(border=True, height="stretch"):
+    st.subheader(":material/compare: Compare")
+    st.markdown(
+        "Set a generated piece beside real music of its style that the generator never heard: "
+        "spectrograms, their difference, and four distances."
+    )
+    if st.button("Compare a new chorale with Bach", type="primary", icon=":material/play_arrow:"):
+        try:
+            with st.spinner("Composing a chorale…"):
+                result = models.generate_music(
+                    GenerationSettings(style="classical", seconds=20, seed=1)
+                )
+        except EngineError as error:
+            show_error(error)
+        else:
+            keep_generation(result)
+            st.switch_page("app_pages/compare.py")
+    st.page_link(
+        "app_pages/compare.py", label="Or compare your own files", icon=":material/upload_file:"
+    )
+
+for column, (title, text) in zip(bottom_row, COMING, strict=True):
     with column.container(border=True, height="stretch"):
         st.subheader(title)
         st.markdown(text)
@@ -66,6 +94,7 @@ for column, (title, text) in zip([*top_row[1:], *bottom_row], COMING, strict=Tru
 problem = rendering_problem()
 if problem:
     st.warning(
-        f"{problem} Classifying works without it; generating and comparing will need it.",
+        f"{problem} Classifying works without it; generated pieces will have no audio, and "
+        "MIDI files cannot be compared.",
         icon=":material/build:",
     )

@@ -168,10 +168,14 @@ def from_array(samples: np.ndarray, sample_rate: int, name: str = "clip") -> Cli
     Raises:
         InvalidAudio: for empty or non-finite samples.
     """
+    return load(encode_wav(samples, sample_rate, subtype="FLOAT"), name=name)
+
+
+def encode_wav(samples: np.ndarray, sample_rate: int, *, subtype: str = "PCM_16") -> bytes:
+    """Mono samples as the bytes of a WAV file (16-bit by default; "FLOAT" keeps every bit)."""
     import soundfile as sf
 
     buffer = io.BytesIO()
-    sf.write(
-        buffer, np.asarray(samples, dtype=np.float32), sample_rate, format="WAV", subtype="FLOAT"
-    )
-    return load(buffer.getvalue(), name=name)
+    mono = np.asarray(samples, dtype=np.float32)
+    sf.write(buffer, mono, sample_rate, format="WAV", subtype=subtype)
+    return buffer.getvalue()

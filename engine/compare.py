@@ -106,7 +106,7 @@ def load_music(
                 f"{label} is neither audio nor MIDI the studio can read. Supported formats: "
                 f"{audio.SUPPORTED_FORMATS}, and Standard MIDI files (.mid)."
             ) from None
-    samples = render_midi(data, soundfont=soundfont, sample_rate=audio.SAMPLE_RATE)
+    samples = render_midi(data, soundfont=soundfont, sample_rate=audio.SAMPLE_RATE, name=label)
     return audio.from_array(samples, audio.SAMPLE_RATE, name=label)
 
 

@@ -183,8 +183,12 @@ def _synthesizer(soundfont: Path, rate: int) -> _Synthesizer:
         return synth
 
 
-def read_midi(midi: MidiSource) -> pretty_midi.PrettyMIDI:
+def read_midi(midi: MidiSource, *, name: str | None = None) -> pretty_midi.PrettyMIDI:
     """Parse MIDI given as a PrettyMIDI, a path or bytes.
+
+    Args:
+        midi: the MIDI.
+        name: what to call it in messages (default: its file name, or "The MIDI data").
 
     Raises:
         InvalidMidi: when the file is missing or the data is not readable MIDI.
@@ -192,12 +196,12 @@ def read_midi(midi: MidiSource) -> pretty_midi.PrettyMIDI:
     if isinstance(midi, pretty_midi.PrettyMIDI):
         return midi
     if isinstance(midi, bytes | bytearray | memoryview):
-        data, name = bytes(midi), "The MIDI data"
+        data, name = bytes(midi), name or "The MIDI data"
     else:
         path = Path(midi)
         if not path.is_file():
             raise InvalidMidi(f"{path}: no such MIDI file.")
-        data, name = path.read_bytes(), path.name
+        data, name = path.read_bytes(), name or path.name
     if not data:
         raise InvalidMidi(f"{name} is empty (0 bytes).")
     try:
@@ -253,6 +257,7 @@ def render_midi(
     *,
     soundfont: str | Path | None = None,
     sample_rate: int = SAMPLE_RATE,
+    name: str | None = None,
 ) -> np.ndarray:
     """Render MIDI to mono audio with FluidSynth.
 
@@ -260,6 +265,7 @@ def render_midi(
         midi: a PrettyMIDI, a path to a .mid file, or its bytes.
         soundfont: a .sf2/.sf3 file; default: the best General MIDI soundfont installed.
         sample_rate: output rate in Hz.
+        name: what to call the MIDI in messages (default: its file name).
 
     Returns:
         Mono float32 samples, peak-normalised to PEAK unless silent; the last note's end plus
@@ -270,9 +276,9 @@ def render_midi(
             MAX_RENDER_SECONDS.
         RenderingUnavailable: when FluidSynth or a soundfont is missing.
     """
-    score = read_midi(midi)
+    score = read_midi(midi, name=name)
     if not any(instrument.notes for instrument in score.instruments):
-        raise InvalidMidi("The MIDI holds no notes: there is nothing to render.")
+        raise InvalidMidi(f"{name or 'The MIDI'} holds no notes: there is nothing to render.")
     end = max(note.end for instrument in score.instruments for note in instrument.notes)
     if end > MAX_RENDER_SECONDS:
         raise InvalidMidi(

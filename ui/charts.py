@@ -7,8 +7,10 @@ from itertools import pairwise
 
 import numpy as np
 import plotly.graph_objects as go
+import pretty_midi
 
 from engine.genre import GenrePrediction, GenreSegment
+from engine.midi import PianoRoll
 
 ACCENT = "#6d4aff"  # the theme's primary colour (.streamlit/config.toml)
 PROBABILITY_SCALE = [[0.0, "#f7f5ff"], [0.5, "#a58cff"], [1.0, "#3b1fb0"]]
@@ -20,6 +22,7 @@ SPECTROGRAM_SCALE = [
     [0.75, "#f1605d"],
     [1.0, "#fcfdbf"],
 ]
+DIFFERENCE_SCALE = [[0.0, "#2b6cb0"], [0.5, "#ffffff"], [1.0, "#c53030"]]  # B louder .. A louder
 FREQUENCY_TICKS_HZ = (500, 1000, 2000, 4000, 8000)  # lower ones crowd: mel is linear below 1 kHz
 _MARGIN = {"l": 10, "r": 10, "t": 30, "b": 10}
 
@@ -144,32 +147,62 @@ def genre_timeline(segments: Sequence[GenreSegment], genres: Sequence[str]) -> g
     return figure
 
 
-def spectrogram(db: np.ndarray, seconds: np.ndarray, band_hz: np.ndarray) -> go.Figure:
+def spectrogram(
+    db: np.ndarray, seconds: np.ndarray, band_hz: np.ndarray, *, title: str = "Mel spectrogram"
+) -> go.Figure:
     """Heatmap of a log-mel spectrogram, bands evenly spaced with their frequencies marked.
 
     Args:
         db: (mel bands, columns) in dB relative to the peak.
         seconds: start time of each column.
         band_hz: centre frequency of each band.
+        title: the figure's title.
     """
+    return _mel_heatmap(
+        db, seconds, band_hz, title=title, colorscale=SPECTROGRAM_SCALE,
+        zrange=(float(db.min(initial=-80.0)), 0.0), unit="dB",
+    )  # fmt: skip
+
+
+def spectrogram_difference(
+    difference_db: np.ndarray, seconds: np.ndarray, band_hz: np.ndarray, *, title: str
+) -> go.Figure:
+    """Heatmap of A minus B in dB: red where A is louder, blue where B is, white where equal."""
+    limit = max(float(np.percentile(np.abs(difference_db), 99)) if difference_db.size else 0, 1)
+    return _mel_heatmap(
+        difference_db, seconds, band_hz, title=title, colorscale=DIFFERENCE_SCALE,
+        zrange=(-limit, limit), unit="dB",
+    )  # fmt: skip
+
+
+def _mel_heatmap(
+    z: np.ndarray,
+    seconds: np.ndarray,
+    band_hz: np.ndarray,
+    *,
+    title: str,
+    colorscale: list,
+    zrange: tuple[float, float],
+    unit: str,
+) -> go.Figure:
     # Bands as categories: evenly spaced like the mel scale, hover shows each band's Hz.
     names = [f"{hz:.0f} Hz" for hz in band_hz]
     ticks = [t for t in FREQUENCY_TICKS_HZ if band_hz[0] <= t <= band_hz[-1]]
     tick_names = [names[int(np.abs(band_hz - t).argmin())] for t in ticks]
     figure = go.Figure(
         go.Heatmap(
-            z=db,
+            z=z,
             x=seconds,
             y=names,
-            colorscale=SPECTROGRAM_SCALE,
-            zmin=float(db.min(initial=-80.0)),
-            zmax=0.0,
-            colorbar={"title": "dB", "thickness": 12},
-            hovertemplate="%{x:.1f} s, %{y}: %{z:.0f} dB<extra></extra>",
+            colorscale=colorscale,
+            zmin=zrange[0],
+            zmax=zrange[1],
+            colorbar={"title": unit, "thickness": 12},
+            hovertemplate=f"%{{x:.1f}} s, %{{y}}: %{{z:.0f}} {unit}<extra></extra>",
         )
     )
     figure.update_layout(
-        title="Mel spectrogram",
+        title=title,
         xaxis={"title": "seconds"},
         yaxis={
             "title": None,
@@ -178,5 +211,58 @@ def spectrogram(db: np.ndarray, seconds: np.ndarray, band_hz: np.ndarray) -> go.
         },
         height=320,
         margin=_MARGIN,
+    )
+    return figure
+
+
+def piano_roll(
+    roll: PianoRoll, *, prompt_seconds: float = 0.0, title: str = "Piano roll"
+) -> go.Figure:
+    """Notes as bars (pitch up, time across), one colour per instrument; drums as ticks.
+
+    Args:
+        roll: the notes of a piece.
+        prompt_seconds: shade the first seconds as the continued prompt (0: none).
+        title: the figure's title.
+    """
+    figure = go.Figure()
+    for program in np.unique(roll.program):
+        mine = roll.program == program
+        drum = bool(roll.is_drum[mine].any())
+        name = "Drums" if drum else pretty_midi.program_to_instrument_name(int(program))
+        start, end, pitch = roll.start[mine], roll.end[mine], roll.pitch[mine]
+        if drum:
+            trace = go.Scatter(
+                x=start, y=pitch, mode="markers", name=name,
+                marker={"symbol": "line-ns-open", "size": 8, "color": "#7a7a8c"},
+                hovertemplate="%{x:.2f} s, drum %{y}<extra>Drums</extra>",
+            )  # fmt: skip
+        else:
+            # One line per note, separated by gaps (None): thousands of notes in one trace.
+            x = np.column_stack([start, end, np.full(len(start), np.nan)]).ravel()
+            y = np.repeat(pitch.astype(np.float64), 3)
+            y[2::3] = np.nan
+            trace = go.Scatter(
+                x=x, y=y, mode="lines", name=name, line={"width": 5},
+                hovertemplate="%{x:.2f} s, pitch %{y}<extra>" + name + "</extra>",
+            )  # fmt: skip
+        figure.add_trace(trace)
+    if prompt_seconds > 0:
+        figure.add_vrect(
+            x0=0, x1=prompt_seconds, fillcolor="#d9d2ff", opacity=0.35, line_width=0,
+            annotation_text="prompt", annotation_position="top left",
+        )  # fmt: skip
+    octaves = list(range(24, 109, 12))
+    figure.update_layout(
+        title=title,
+        xaxis={"title": "seconds", "range": [0, max(roll.duration, 1.0)]},
+        yaxis={
+            "title": None,
+            "tickvals": octaves,
+            "ticktext": [pretty_midi.note_number_to_name(p) for p in octaves],
+        },
+        height=340,
+        margin=_MARGIN,
+        legend={"orientation": "h", "y": -0.2},
     )
     return figure

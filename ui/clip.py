@@ -39,7 +39,7 @@ class ClipFile:
     data: bytes  # the file's bytes exactly as uploaded, recorded or bundled
     name: str  # file name shown to the listener and used in messages
     sha256: str  # hash of `data`: the cache key of every analysis
-    source: str  # "upload", "recording" or "example"
+    source: str  # "upload", "recording", "example" or "generated"
 
     @property
     def mime_type(self) -> str:
@@ -67,7 +67,7 @@ def set_current_clip(data: bytes, name: str, *, source: str) -> ClipFile:
     Args:
         data: the audio file's bytes.
         name: its file name.
-        source: "upload", "recording" or "example".
+        source: "upload", "recording", "example" or "generated".
     """
     clip = ClipFile(data=data, name=name, sha256=models.sha256_of(data), source=source)
     st.session_state[_CURRENT] = clip
@@ -214,7 +214,12 @@ def clip_player(clip: ClipFile, *, download: bool = True) -> None:
         )
 
 
-_SOURCE_TEXT = {"upload": "uploaded", "recording": "recorded", "example": "bundled example"}
+_SOURCE_TEXT = {
+    "upload": "uploaded",
+    "recording": "recorded",
+    "example": "bundled example",
+    "generated": "generated here",
+}
 
 
 def _length_text(clip: ClipFile) -> str:

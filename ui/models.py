@@ -18,6 +18,10 @@ import streamlit as st
 from engine import audio, features
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from engine.compare import Comparison
+    from engine.generate import GenerationResult, GenerationSettings, Generator
     from engine.genre import GenreClassifier, GenrePrediction
 
 # Torch modules are shared across sessions (Streamlit runs each session in its own thread):
@@ -44,6 +48,74 @@ def genre_classifier() -> GenreClassifier:
     from engine import genre
 
     return genre.load_classifier()
+
+
+@st.cache_resource(show_spinner="Loading the generator…")
+def generator() -> Generator:
+    """The shipped music generator, loaded once per server.
+
+    Raises:
+        ModelUnavailable: when checkpoints/generator.pt or its tokenizer is missing.
+    """
+    from engine.generate import load_generator
+
+    return load_generator()
+
+
+def generate_music(
+    settings: GenerationSettings, progress: Callable[[float], None] | None = None
+) -> GenerationResult:
+    """Generate (and render) music with the shared generator; see `engine.generate.generate`.
+
+    Not cached: the result goes into the session, and the same seed gives the same music anyway.
+
+    Raises:
+        InvalidSettings, InvalidMidi, ModelUnavailable: as `engine.generate.generate`.
+    """
+    from engine.generate import generate
+
+    return generate(settings, generator(), progress=progress)
+
+
+def load_music(data: bytes, name: str) -> audio.Clip:
+    """Decode audio or render MIDI (see `engine.compare.load_music`), once per server.
+
+    Raises:
+        InvalidAudio, InvalidMidi, RenderingUnavailable: for unusable input.
+    """
+    return _music(sha256_of(data), name, data)
+
+
+@st.cache_resource(show_spinner=False, max_entries=DECODED_CLIPS)
+def _music(sha256: str, name: str, _data: bytes) -> audio.Clip:
+    from engine.compare import load_music
+
+    return load_music(_data, name=name)
+
+
+def compare_bytes(a_data: bytes, a_name: str, b_data: bytes, b_name: str) -> Comparison:
+    """Compare two pieces (audio or MIDI); cached by the sha256 of both.
+
+    The embedding cosine is left out (None) when the genre model is missing.
+
+    Raises:
+        InvalidAudio, InvalidMidi, RenderingUnavailable: for unusable input.
+    """
+    return _compare(sha256_of(a_data), a_name, a_data, sha256_of(b_data), b_name, b_data)
+
+
+@st.cache_data(show_spinner=False, max_entries=CACHED_RESULTS)
+def _compare(a_sha: str, a_name: str, _a: bytes, b_sha: str, b_name: str, _b: bytes) -> Comparison:
+    from engine.compare import compare
+    from engine.errors import ModelUnavailable
+
+    a, b = load_music(_a, a_name), load_music(_b, b_name)
+    try:
+        classifier = genre_classifier()
+    except ModelUnavailable:
+        classifier = None
+    with MODEL_LOCK:
+        return compare(a, b, classifier)
 
 
 def load_clip(data: bytes, name: str) -> audio.Clip:

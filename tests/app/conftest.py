@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.genre import GENRES, GenrePrediction, GenreSegment
+from ui.generation import GeneratedTrack
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "streamlit_app.py"
@@ -66,3 +68,18 @@ def stub_classifier(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[tuple
         return calls
 
     return install
+
+
+def generated_track(style: str = "folk", seed: int = 3, *, audio: bool = True) -> GeneratedTrack:
+    """A small GeneratedTrack (a two-second arpeggio) as the Generate page keeps it."""
+    from engine.audio import SAMPLE_RATE, encode_wav
+    from engine.midi import piano_roll
+    from tests.helpers import arpeggio_piece, midi_bytes
+
+    midi = midi_bytes(arpeggio_piece())
+    t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
+    wav = encode_wav(0.3 * np.sin(2 * np.pi * 262.0 * t), SAMPLE_RATE) if audio else None
+    return GeneratedTrack(
+        title=f"{style}, seed {seed}", style=style, midi=midi, wav=wav,
+        piano_roll=piano_roll(midi), seed=seed, tempo=120.0, seconds=2.0, prompt_seconds=0.0,
+    )  # fmt: skip

@@ -127,3 +127,30 @@ def test_upload_a_clip_and_see_its_genre(app_url: str, page, wav_bytes: bytes) -
     # The sidebar shows the clip as current; no traceback anywhere.
     expect(page.locator('[data-testid="stSidebar"]')).to_contain_text("tone.wav")
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def test_generate_a_piece_then_compare_it(app_url: str, page) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{app_url}/generate")
+    expect(page.get_by_role("heading", name="Generate")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Pick a style and press Generate.")).to_be_visible()
+    page.get_by_role("button", name="Generate", exact=True).click()
+
+    player = page.locator('[data-testid="stAudio"]')
+    expect(player.first).to_be_visible(timeout=ANALYSIS_MS)
+    roll = page.locator('[data-testid="stPlotlyChart"]')
+    expect(roll).to_have_count(1)
+    expect(roll.first).to_contain_text("Piano roll")
+    expect(page.get_by_role("button", name="MIDI")).to_be_visible()
+    expect(page.get_by_role("button", name="Audio (WAV)")).to_be_visible()
+
+    page.get_by_role("button", name="Compare with real music").click()
+    expect(page.get_by_role("heading", name="Compare")).to_be_visible(timeout=30_000)
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    expect(charts).to_have_count(3, timeout=ANALYSIS_MS)  # two spectrograms, the difference
+    metrics = page.locator('[data-testid="stMetric"]')
+    expect(metrics).to_have_count(4)
+    expect(metrics.first).to_contain_text("Log-spectral distance")
+    expect(page.locator('[data-testid="stAudio"]')).to_have_count(2)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)

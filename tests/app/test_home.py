@@ -13,10 +13,14 @@ def test_landing_page_explains_the_studio(app) -> None:
     assert not app.exception
     assert app.title[0].value == "Music Studio"
     assert "genre" in app.markdown[0].value
-    assert [b.label for b in app.button] == ["Classify an example clip"]
+    assert [b.label for b in app.button] == [
+        "Classify an example clip",
+        "Generate a folk tune",
+        "Compare a new chorale with Bach",
+    ]
     # Capabilities of later milestones are listed plainly as coming.
     coming = [m.value for m in app.markdown if "coming" in m.value]
-    assert len(coming) == 5
+    assert len(coming) == 3
     headings = " ".join(h.value for h in app.subheader)
     for capability in ("Classify", "Generate", "Compare", "Mood", "Similar", "Library"):
         assert capability in headings
@@ -69,3 +73,46 @@ def test_no_pages_directory_next_to_the_entry_point() -> None:
     # on the first request after a start: pages then run without the sidebar and with the
     # wrong navigation. Pages live in app_pages/.
     assert not (Path(ROOT) / "pages").exists()
+
+
+def test_generate_a_folk_tune_opens_generate_with_the_tune(app) -> None:
+    app.run()
+
+    next(b for b in app.button if b.label == "Generate a folk tune").click().run()
+
+    assert not app.exception
+    assert app.title[0].value == "Generate"
+    assert app.selectbox(key="generate_style").value == "folk"
+    tracks = app.session_state["generated_pieces"]
+    assert len(tracks) == 1 and tracks[0].style == "folk" and tracks[0].seed == 7
+    assert [c.key for c in app.get("plotly_chart")] == ["piano_roll_0"]
+
+
+def test_compare_a_chorale_opens_compare_with_a_generated_piece(app) -> None:
+    app.run()
+
+    next(b for b in app.button if b.label == "Compare a new chorale with Bach").click().run()
+
+    assert not app.exception
+    assert app.title[0].value == "Compare"
+    assert app.session_state["generated_pieces"][0].style == "classical"
+    assert len(app.metric) == 4
+    original = app.selectbox(key="compare_Original_piece").value
+    assert original.style == "classical"  # compared with real music of its own style
+
+
+def test_a_failed_generation_on_home_is_a_message(app, monkeypatch) -> None:
+    from engine.errors import ModelUnavailable
+    from ui import models
+
+    def unavailable(*args, **kwargs):
+        raise ModelUnavailable("No generator: checkpoints/generator.pt is missing.")
+
+    monkeypatch.setattr(models, "generate_music", unavailable)
+    app.run()
+
+    next(b for b in app.button if b.label == "Compare a new chorale with Bach").click().run()
+
+    assert not app.exception
+    assert app.title[0].value == "Music Studio"
+    assert "generator.pt is missing" in app.error[0].value

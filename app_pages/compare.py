@@ -1,0 +1,139 @@
+"""Compare: a piece (generated, or any file) beside real music: spectrograms and distances."""
+
+import streamlit as st
+
+from engine import generate as gen
+from engine.errors import EngineError
+from ui import charts, models
+from ui.clip import current_clip
+from ui.errors import show_error
+from ui.generation import choose_track, chosen_index, chosen_track, generated_tracks
+
+REAL, CURRENT, UPLOAD, GENERATED = (
+    "A real piece the generator never heard",
+    "The current clip",
+    "Upload a file",
+    "The generated piece",
+)
+MUSIC_TYPES = ["wav", "flac", "ogg", "opus", "mp3", "mid", "midi"]
+METRIC_HELP = {
+    "chroma_similarity": "Cosine of the two average chroma vectors: how alike the harmony "
+    "(the use of the 12 pitch classes) is. 1 = the same profile.",
+    "embedding_cosine": "Cosine of the studio encoder's embeddings: how alike the two sound "
+    "overall, as the genre model hears them. 1 = the same.",
+    "log_spectral_distance": "Frame by frame, the RMS difference of the two mel spectra in dB, "
+    "after matching loudness. 0 = identical; pieces that are not time-aligned score high.",
+    "spectral_convergence": "Frame by frame, the size of the spectrogram difference relative "
+    "to the original's. 0 = identical.",
+}
+METRIC_LABELS = {
+    "chroma_similarity": "Chroma similarity",
+    "embedding_cosine": "Embedding cosine",
+    "log_spectral_distance": "Log-spectral distance",
+    "spectral_convergence": "Spectral convergence",
+}
+
+
+def _pick(side: str, options: list[str], style: str | None) -> tuple[bytes, str] | None:
+    """One side's chooser; returns (file bytes, name) or None when nothing is chosen yet."""
+    choice = st.radio(side, options, key=f"compare_{side}_source")
+    if choice == REAL:
+        pieces = gen.heldout_pieces(style) or gen.heldout_pieces()
+        if not pieces:
+            st.caption("No held-out pieces are shipped with this generator.")
+            return None
+        piece = st.selectbox(
+            "Piece", pieces, key=f"compare_{side}_piece",
+            format_func=lambda p: f"{p.title} ({p.style}, {p.source})",
+        )  # fmt: skip
+        return piece.path.read_bytes(), f"{piece.title}.mid"
+    if choice == CURRENT:
+        clip = current_clip()
+        return (clip.data, clip.name) if clip else None
+    if choice == GENERATED:
+        tracks = generated_tracks()
+        index = st.selectbox(
+            "Variation", range(len(tracks)), key="compare_variation",
+            index=chosen_index(), format_func=lambda i: tracks[i].title,
+            on_change=lambda: choose_track(st.session_state.compare_variation),
+        )  # fmt: skip
+        track = tracks[index]
+        if track.wav is not None:
+            return track.wav, f"{track.file_stem}.wav"
+        return track.midi, f"{track.file_stem}.mid"
+    upload = st.file_uploader(
+        "Audio or MIDI", type=MUSIC_TYPES, key=f"compare_{side}_upload",
+        help="WAV, FLAC, OGG, Opus, MP3, or MIDI (rendered with FluidSynth).",
+    )  # fmt: skip
+    return (upload.getvalue(), upload.name) if upload is not None else None
+
+
+st.title("Compare")
+st.caption(
+    "Set a piece beside real music: their spectrograms side by side, the difference, and "
+    "four distances. Generated pieces are compared with real pieces of their style that the "
+    "generator never trained on."
+)
+
+track = chosen_track()
+originals = [REAL, UPLOAD] + ([CURRENT] if current_clip() else [])
+others = ([GENERATED] if track else []) + [UPLOAD] + ([CURRENT] if current_clip() else [])
+left, right = st.columns(2, gap="large")
+with left:
+    original = _pick("Original", originals, track.style if track else None)
+with right:
+    other = _pick("Compared with it", others, None)
+
+if original is None or other is None:
+    st.info(
+        "Choose both pieces. Generate one on the Generate page, or upload audio or MIDI.",
+        icon=":material/compare:",
+    )
+    st.page_link("app_pages/generate.py", label="Generate a piece", icon=":material/piano:")
+    st.stop()
+
+try:
+    with st.spinner("Rendering and comparing…", show_time=True):
+        result = models.compare_bytes(*original, *other)
+        a_clip, b_clip = models.load_music(*original), models.load_music(*other)
+except EngineError as error:
+    show_error(error)
+    st.stop()
+
+for warning in result.warnings:
+    st.warning(warning, icon=":material/warning:")
+
+players = st.columns(2, gap="large")
+for column, clip in zip(players, (a_clip, b_clip), strict=True):
+    column.audio(clip.samples, sample_rate=clip.sample_rate)
+    column.caption(f"**{clip.name}** · {clip.duration:.1f} s")
+
+metrics = st.columns(4)
+for column, (name, value) in zip(metrics, result.distances().items(), strict=True):
+    column.metric(
+        METRIC_LABELS[name], "n/a" if value is None else f"{value:.2f}", help=METRIC_HELP[name],
+        border=True,
+    )  # fmt: skip
+
+a_db, seconds = models.average_columns(
+    result.a_db, result.frame_seconds, max_columns=models.SPECTROGRAM_COLUMNS
+)
+b_db, _ = models.average_columns(result.b_db, result.frame_seconds,
+                                 max_columns=models.SPECTROGRAM_COLUMNS)  # fmt: skip
+spectrograms = st.columns(2)
+spectrograms[0].plotly_chart(
+    charts.spectrogram(a_db, seconds, result.band_hz, title=f"Original: {result.a_name}"),
+    key="spectrogram_a",
+)
+spectrograms[1].plotly_chart(
+    charts.spectrogram(b_db, seconds, result.band_hz, title=f"Compared: {result.b_name}"),
+    key="spectrogram_b",
+)
+st.plotly_chart(
+    charts.spectrogram_difference(
+        a_db - b_db, seconds, result.band_hz,
+        title="Difference (red: the original is louder; blue: the compared piece is)",
+    ),
+    key="spectrogram_difference",
+)  # fmt: skip
+st.caption(f"Both loudness-matched and compared over their first {result.seconds:.1f} s.")

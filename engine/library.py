@@ -1,0 +1,444 @@
+"""The studio's persistent catalog: one SQLite database under the studio data folder.
+
+It holds the library's tracks and the listening community: listeners, who follows whom,
+playlists with their tracks and tags, and each listener's feedback on mood tags. Every write
+is one transaction: an import that fails half way stores nothing of itself.
+
+    lib = Library.open()              # ./studio_data, $MUSIC_STUDIO_HOME or Library.open(dir)
+    lib.import_community("csv_dir")   # listeners.csv, follows.csv, playlists.csv, ...
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import EngineError
+
+HOME_ENV = "MUSIC_STUDIO_HOME"  # overrides the default studio data folder
+DEFAULT_HOME = Path("studio_data")  # relative to the working directory
+DATABASE_NAME = "library.sqlite"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tracks (
+    track_id    INTEGER PRIMARY KEY,
+    title       TEXT NOT NULL,
+    source      TEXT NOT NULL,          -- where it came from: a path, "generated", "demo: ..."
+    sha256      TEXT NOT NULL UNIQUE,   -- of the audio: the same audio is never added twice
+    duration    REAL NOT NULL,          -- seconds
+    moods       TEXT NOT NULL DEFAULT '{}',  -- JSON {tag: crowd probability}
+    genres      TEXT NOT NULL DEFAULT '{}',  -- JSON {genre: probability}
+    added_at    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS listeners (
+    listener_id TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    grp         TEXT NOT NULL DEFAULT '',   -- cultural group ('' when unknown)
+    simulated   INTEGER NOT NULL DEFAULT 0  -- 1 for the demo community
+);
+CREATE TABLE IF NOT EXISTS follows (
+    follower    TEXT NOT NULL REFERENCES listeners ON DELETE CASCADE,
+    followee    TEXT NOT NULL REFERENCES listeners ON DELETE CASCADE,
+    PRIMARY KEY (follower, followee),
+    CHECK (follower <> followee)
+);
+CREATE TABLE IF NOT EXISTS playlists (
+    playlist_id TEXT PRIMARY KEY,
+    listener_id TEXT NOT NULL REFERENCES listeners ON DELETE CASCADE,
+    title       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS playlist_tracks (
+    playlist_id TEXT NOT NULL REFERENCES playlists ON DELETE CASCADE,
+    track_id    INTEGER NOT NULL REFERENCES tracks ON DELETE CASCADE,
+    PRIMARY KEY (playlist_id, track_id)
+);
+CREATE TABLE IF NOT EXISTS playlist_tags (
+    playlist_id TEXT NOT NULL REFERENCES playlists ON DELETE CASCADE,
+    tag         TEXT NOT NULL,
+    PRIMARY KEY (playlist_id, tag)
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    listener_id TEXT NOT NULL REFERENCES listeners ON DELETE CASCADE,
+    clip        TEXT NOT NULL,          -- sha256 of the clip the answer is about
+    tag         TEXT NOT NULL,
+    accepted    INTEGER NOT NULL,       -- 1: "yes, I hear it", 0: "no"
+    crowd       REAL NOT NULL,          -- the crowd model's probability when answered
+    answered_at REAL NOT NULL,
+    PRIMARY KEY (listener_id, clip, tag)
+);
+"""
+
+
+class InvalidImport(EngineError):
+    """A community CSV file that cannot be imported; names the file and line."""
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A person whose moods the studio personalises."""
+
+    listener_id: str
+    name: str
+    group: str  # cultural group, "" when unknown
+    simulated: bool  # part of the demo community
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A listener's answer about one tag of one clip."""
+
+    clip: str  # sha256 of the clip
+    tag: str
+    accepted: bool
+    crowd: float  # the crowd probability of the tag when the listener answered
+
+
+# The community's CSV files: file name -> required columns (an optional "simulated" column
+# in listeners.csv marks the demo community). Documented in docs/community.md.
+CSV_COLUMNS: dict[str, tuple[str, ...]] = {
+    "listeners.csv": ("listener_id", "name", "group"),
+    "follows.csv": ("follower", "followee"),
+    "playlists.csv": ("playlist_id", "listener_id", "title"),
+    "playlist_tracks.csv": ("playlist_id", "track_id"),
+    "playlist_tags.csv": ("playlist_id", "tag"),
+}
+
+
+def default_home() -> Path:
+    """The studio data folder: $MUSIC_STUDIO_HOME, else ./studio_data."""
+    return Path(os.environ.get(HOME_ENV) or DEFAULT_HOME)
+
+
+class Library:
+    """The catalog database; open with `Library.open()`; usable as a context manager."""
+
+    def __init__(self, connection: sqlite3.Connection, home: Path) -> None:
+        self.connection = connection
+        self.home = home
+
+    @classmethod
+    def open(cls, home: str | Path | None = None) -> Library:
+        """Open (creating if needed) the library in `home` (default: `default_home()`).
+
+        Raises:
+            EngineError: when the folder cannot be created or the database cannot be read.
+        """
+        folder = Path(home) if home is not None else default_home()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(
+                folder / DATABASE_NAME, timeout=30.0, check_same_thread=False
+            )
+            connection.execute("PRAGMA foreign_keys = ON")
+            connection.execute("PRAGMA journal_mode = WAL")
+            with connection:
+                connection.executescript(_SCHEMA)
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except (OSError, sqlite3.DatabaseError) as err:
+            raise EngineError(f"The studio library in {folder} cannot be opened ({err}).") from None
+        return cls(connection, folder)
+
+    def close(self) -> None:
+        """Close the database."""
+        self.connection.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All writes inside commit together, or none do."""
+        with self.connection:
+            yield self.connection
+
+    # ----------------------------------------------------------------------------------
+    # Tracks (the minimum the community needs; the library capability adds the rest)
+
+    def add_track(
+        self,
+        *,
+        title: str,
+        source: str,
+        sha256: str,
+        duration: float,
+        moods: dict[str, float] | None = None,
+        genres: dict[str, float] | None = None,
+    ) -> tuple[int, bool]:
+        """Add a track unless the same audio is there already.
+
+        Returns:
+            (track_id, True when it was added now / False when it was there already)
+        """
+        with self.transaction() as db:
+            row = db.execute("SELECT track_id FROM tracks WHERE sha256 = ?", (sha256,)).fetchone()
+            if row:
+                return int(row[0]), False
+            cursor = db.execute(
+                "INSERT INTO tracks (title, source, sha256, duration, moods, genres, added_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    title,
+                    source,
+                    sha256,
+                    float(duration),
+                    json.dumps(moods or {}),
+                    json.dumps(genres or {}),
+                    time.time(),
+                ),
+            )
+            return int(cursor.lastrowid), True
+
+    def track_moods(self) -> dict[int, dict[str, float]]:
+        """The crowd mood probabilities of every track, by track id."""
+        rows = self.connection.execute("SELECT track_id, moods FROM tracks").fetchall()
+        return {int(track_id): json.loads(moods) for track_id, moods in rows}
+
+    def track_titles(self) -> dict[int, str]:
+        """Every track's title, by track id."""
+        rows = self.connection.execute("SELECT track_id, title FROM tracks").fetchall()
+        return {int(track_id): title for track_id, title in rows}
+
+    # ----------------------------------------------------------------------------------
+    # Listeners and the community
+
+    def listeners(self) -> list[Listener]:
+        """All listeners, people first, then the demo community, each by name."""
+        rows = self.connection.execute(
+            "SELECT listener_id, name, grp, simulated FROM listeners ORDER BY simulated, name"
+        ).fetchall()
+        return [Listener(i, n, g, bool(s)) for i, n, g, s in rows]
+
+    def listener(self, listener_id: str) -> Listener | None:
+        """One listener, or None."""
+        row = self.connection.execute(
+            "SELECT listener_id, name, grp, simulated FROM listeners WHERE listener_id = ?",
+            (listener_id,),
+        ).fetchone()
+        return Listener(row[0], row[1], row[2], bool(row[3])) if row else None
+
+    def add_listener(self, name: str, *, group: str = "", follows: Sequence[str] = ()) -> Listener:
+        """Create a listener (a person, not simulated) who follows `follows`.
+
+        Raises:
+            EngineError: for an empty name or an unknown listener to follow.
+        """
+        name = " ".join(str(name).split())
+        if not name:
+            raise EngineError("A listener needs a name.")
+        with self.transaction() as db:
+            taken = {row[0] for row in db.execute("SELECT listener_id FROM listeners")}
+            base = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-") or "listener"
+            listener_id, n = base, 2
+            while listener_id in taken:
+                listener_id, n = f"{base}-{n}", n + 1
+            db.execute("INSERT INTO listeners VALUES (?, ?, ?, 0)", (listener_id, name, group))
+            for other in follows:
+                if other not in taken:
+                    raise EngineError(f"There is no listener {other!r} to follow.")
+                db.execute("INSERT OR IGNORE INTO follows VALUES (?, ?)", (listener_id, other))
+        return Listener(listener_id, name, group, False)
+
+    def follows(self) -> list[tuple[str, str]]:
+        """Every (follower, followee) edge."""
+        return [tuple(row) for row in self.connection.execute("SELECT * FROM follows")]
+
+    def set_follows(self, listener_id: str, followees: Iterable[str]) -> None:
+        """Replace whom `listener_id` follows."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM follows WHERE follower = ?", (listener_id,))
+            db.executemany(
+                "INSERT INTO follows VALUES (?, ?)",
+                [(listener_id, f) for f in followees if f != listener_id],
+            )
+
+    def track_tags(self) -> dict[int, dict[str, set[str]]]:
+        """Who tagged which track how: {track_id: {listener_id: {tags}}} via their playlists."""
+        rows = self.connection.execute(
+            "SELECT pt.track_id, p.listener_id, g.tag FROM playlist_tracks pt "
+            "JOIN playlists p USING (playlist_id) JOIN playlist_tags g USING (playlist_id)"
+        )
+        tags: dict[int, dict[str, set[str]]] = {}
+        for track_id, listener_id, tag in rows:
+            tags.setdefault(int(track_id), {}).setdefault(listener_id, set()).add(tag)
+        return tags
+
+    def community_size(self) -> dict[str, int]:
+        """How many listeners, follows, playlists, tracks and feedback answers are stored."""
+        tables = ("listeners", "follows", "playlists", "tracks", "feedback")
+        return {
+            t: self.connection.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables
+        }
+
+    # ----------------------------------------------------------------------------------
+    # Feedback
+
+    def add_feedback(
+        self, listener_id: str, clip: str, tag: str, *, accepted: bool, crowd: float
+    ) -> None:
+        """Store (or replace) a listener's answer about one tag of one clip.
+
+        Raises:
+            EngineError: for an unknown listener.
+        """
+        if self.listener(listener_id) is None:
+            raise EngineError(f"There is no listener {listener_id!r}.")
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?, ?, ?)",
+                (listener_id, clip, tag, int(accepted), float(crowd), time.time()),
+            )
+
+    def feedback(self, listener_id: str) -> list[Feedback]:
+        """A listener's answers, oldest first."""
+        rows = self.connection.execute(
+            "SELECT clip, tag, accepted, crowd FROM feedback WHERE listener_id = ? "
+            "ORDER BY answered_at",
+            (listener_id,),
+        ).fetchall()
+        return [Feedback(c, t, bool(a), float(p)) for c, t, a, p in rows]
+
+    # ----------------------------------------------------------------------------------
+    # CSV import and export
+
+    def import_community(self, folder: str | Path, *, tags: Sequence[str]) -> dict[str, int]:
+        """Import the community CSV files found in `folder` (see CSV_COLUMNS), all or nothing.
+
+        Playlist tags outside `tags` are dropped (and counted). Rows already stored are kept.
+
+        Returns:
+            Rows imported per file, plus "dropped_tags".
+
+        Raises:
+            InvalidImport: naming the file and line of the first problem; nothing is stored.
+        """
+        folder = Path(folder)
+        present = [name for name in CSV_COLUMNS if (folder / name).is_file()]
+        if not present:
+            raise InvalidImport(
+                f"{folder} holds none of the community files ({', '.join(CSV_COLUMNS)})."
+            )
+        counts = {"dropped_tags": 0}
+        known_tags = set(tags)
+        try:
+            with self.transaction() as db:
+                for name in present:
+                    counts[name] = 0
+                    for line, row in _read_csv(folder / name):
+                        try:
+                            dropped = _insert_row(db, name, row, known_tags)
+                        except (sqlite3.IntegrityError, ValueError) as err:
+                            raise InvalidImport(f"{name}, line {line}: {err}") from None
+                        counts["dropped_tags"] += dropped
+                        counts[name] += 1 - dropped
+        except sqlite3.DatabaseError as err:
+            raise InvalidImport(f"The import could not be stored ({err}).") from None
+        return counts
+
+    def export_community(self, folder: str | Path) -> list[Path]:
+        """Write the community as CSV files into `folder` (created); returns the files."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        queries = {
+            "listeners.csv": "SELECT listener_id, name, grp, simulated FROM listeners "
+            "ORDER BY listener_id",
+            "follows.csv": "SELECT follower, followee FROM follows ORDER BY 1, 2",
+            "playlists.csv": "SELECT playlist_id, listener_id, title FROM playlists ORDER BY 1",
+            "playlist_tracks.csv": "SELECT playlist_id, track_id FROM playlist_tracks "
+            "ORDER BY 1, 2",
+            "playlist_tags.csv": "SELECT playlist_id, tag FROM playlist_tags ORDER BY 1, 2",
+        }
+        written = []
+        for name, query in queries.items():
+            header = (*CSV_COLUMNS[name], "simulated") if name == "listeners.csv" else None
+            path = folder / name
+            with path.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(header or CSV_COLUMNS[name])
+                writer.writerows(self.connection.execute(query))
+            written.append(path)
+        return written
+
+
+def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) of a CSV file with a header, checking its columns."""
+    name = path.name
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in CSV_COLUMNS[name] if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InvalidImport(
+                    f"{name}, line 1: the header lacks {', '.join(missing)} "
+                    f"(expected: {', '.join(CSV_COLUMNS[name])})."
+                )
+            for row in reader:
+                if None in row or any(row.get(c) is None for c in CSV_COLUMNS[name]):
+                    raise InvalidImport(
+                        f"{name}, line {reader.line_num}: expected {len(reader.fieldnames)} fields."
+                    )
+                yield reader.line_num, {k: v.strip() for k, v in row.items()}
+    except UnicodeDecodeError:
+        raise InvalidImport(f"{name}: not UTF-8 text.") from None
+    except csv.Error as err:
+        raise InvalidImport(f"{name}: not a readable CSV file ({err}).") from None
+
+
+def _insert_row(db: sqlite3.Connection, name: str, row: dict[str, str], tags: set[str]) -> int:
+    """Insert one CSV row; returns 1 when it was a dropped tag, else 0."""
+    for column in CSV_COLUMNS[name]:
+        if not row[column] and column != "group":
+            raise ValueError(f"{column} is empty")
+    if name == "listeners.csv":
+        simulated = row.get("simulated", "0") or "0"
+        if simulated not in ("0", "1"):
+            raise ValueError(f"simulated must be 0 or 1, not {simulated!r}")
+        db.execute(
+            "INSERT OR REPLACE INTO listeners VALUES (?, ?, ?, ?)",
+            (row["listener_id"], row["name"], row["group"], int(simulated)),
+        )
+    elif name == "follows.csv":
+        if row["follower"] == row["followee"]:
+            raise ValueError("a listener cannot follow themselves")
+        _require(db, "listeners", "listener_id", row["follower"])
+        _require(db, "listeners", "listener_id", row["followee"])
+        db.execute(
+            "INSERT OR IGNORE INTO follows VALUES (?, ?)", (row["follower"], row["followee"])
+        )
+    elif name == "playlists.csv":
+        _require(db, "listeners", "listener_id", row["listener_id"])
+        db.execute(
+            "INSERT OR REPLACE INTO playlists VALUES (?, ?, ?)",
+            (row["playlist_id"], row["listener_id"], row["title"]),
+        )
+    elif name == "playlist_tracks.csv":
+        if not row["track_id"].isdigit():
+            raise ValueError(f"track_id must be a whole number, not {row['track_id']!r}")
+        _require(db, "playlists", "playlist_id", row["playlist_id"])
+        _require(db, "tracks", "track_id", int(row["track_id"]))
+        db.execute(
+            "INSERT OR IGNORE INTO playlist_tracks VALUES (?, ?)",
+            (row["playlist_id"], int(row["track_id"])),
+        )
+    else:
+        _require(db, "playlists", "playlist_id", row["playlist_id"])
+        tag = row["tag"].lower()
+        if tag not in tags:
+            return 1
+        db.execute("INSERT OR IGNORE INTO playlist_tags VALUES (?, ?)", (row["playlist_id"], tag))
+    return 0
+
+
+def _require(db: sqlite3.Connection, table: str, column: str, value: object) -> None:
+    if db.execute(f"SELECT 1 FROM {table} WHERE {column} = ?", (value,)).fetchone() is None:
+        raise ValueError(f"there is no {column} {value!r} (import {table} first)")

@@ -1,0 +1,174 @@
+"""The catalog database: tracks, listeners, community CSV import/export, feedback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.errors import EngineError
+from engine.library import InvalidImport, Library
+
+TAGS = ("joy", "sadness", "quiet")
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Library:
+    with Library.open(tmp_path / "studio") as lib:
+        for n in range(3):
+            lib.add_track(
+                title=f"Track {n}",
+                source="test",
+                sha256=f"{n:064x}",
+                duration=30.0,
+                moods={"joy": 0.1 * n},
+            )
+        yield lib
+
+
+def write(folder: Path, **files: str) -> Path:
+    """Write CSV files given as name=text (name without .csv)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+    return folder
+
+
+GOOD = {
+    "listeners": "listener_id,name,group\nann,Ann,north\nbob,Bob,north\ncat,Cat,\n",
+    "follows": "follower,followee\nann,bob\nbob,cat\n",
+    "playlists": "playlist_id,listener_id,title\np1,bob,Rainy\np2,cat,Sunny\n",
+    "playlist_tracks": "playlist_id,track_id\np1,1\np1,2\np2,3\n",
+    "playlist_tags": "playlist_id,tag\np1,Sadness\np1,gym\np2,joy\n",
+}
+
+
+def test_a_track_is_never_added_twice(library: Library) -> None:
+    first = library.add_track(title="Again", source="x", sha256=f"{9:064x}", duration=1.0)
+    again = library.add_track(title="Other name", source="y", sha256=f"{9:064x}", duration=1.0)
+    assert first[1] and not again[1] and first[0] == again[0]
+    assert library.community_size()["tracks"] == 4
+
+
+def test_import_a_community(library: Library, tmp_path: Path) -> None:
+    counts = library.import_community(write(tmp_path / "csv", **GOOD), tags=TAGS)
+
+    assert counts["listeners.csv"] == 3 and counts["follows.csv"] == 2
+    assert counts["playlist_tags.csv"] == 2 and counts["dropped_tags"] == 1  # "gym"
+    assert library.follows() == [("ann", "bob"), ("bob", "cat")]
+    assert library.track_tags() == {
+        1: {"bob": {"sadness"}},
+        2: {"bob": {"sadness"}},
+        3: {"cat": {"joy"}},
+    }
+    assert [x.listener_id for x in library.listeners()] == ["ann", "bob", "cat"]
+    assert library.listener("cat").group == ""
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"follows": "follower,followee\nann,bob\nann,zed\n"}, "follows.csv, line 3"),
+        ({"follows": "follower,followee\nann,ann\n"}, "cannot follow themselves"),
+        ({"follows": "follower\nann\n"}, "follows.csv, line 1: the header lacks followee"),
+        ({"playlists": "playlist_id,listener_id,title\np9,ann\n"}, "playlists.csv, line 2"),
+        ({"playlist_tracks": "playlist_id,track_id\np1,1\np1,two\n"}, "whole number"),
+        ({"playlist_tracks": "playlist_id,track_id\np1,99\n"}, "track_id 99"),
+        (
+            {"listeners": "listener_id,name,group\nnew,New,x\nann,,x\n"},
+            "listeners.csv, line 3: name",
+        ),
+        (
+            {"listeners": "listener_id,name,group,simulated\nnew,N,x,0\nzed,Zed,x,maybe\n"},
+            "simulated",
+        ),
+    ],
+)
+def test_a_malformed_import_names_file_and_line_and_stores_nothing(
+    library: Library, tmp_path: Path, files: dict[str, str], message: str
+) -> None:
+    library.import_community(write(tmp_path / "first", **GOOD), tags=TAGS)
+    before = library.community_size()
+    # Good rows first, so a partial import would show; then the bad file.
+    good_first = {
+        "listeners": "listener_id,name,group\nnew,New,south\n",
+        "playlists": "playlist_id,listener_id,title\np1,bob,Rainy\n",
+    }
+    folder = write(tmp_path / "bad", **{**good_first, **files})
+
+    with pytest.raises(InvalidImport, match=message):
+        library.import_community(folder, tags=TAGS)
+
+    assert library.community_size() == before
+    assert library.listener("new") is None
+    assert library.follows() == [("ann", "bob"), ("bob", "cat")]
+
+
+def test_not_utf8_and_empty_folders_are_clear_errors(library: Library, tmp_path: Path) -> None:
+    folder = tmp_path / "latin1"
+    folder.mkdir()
+    (folder / "listeners.csv").write_bytes(
+        "listener_id,name,group\nj,Jos\xe9,x\n".encode("latin-1")
+    )
+    with pytest.raises(InvalidImport, match="listeners.csv: not UTF-8"):
+        library.import_community(folder, tags=TAGS)
+    with pytest.raises(InvalidImport, match="none of the community files"):
+        library.import_community(tmp_path / "nothing-here", tags=TAGS)
+
+
+def test_export_then_import_round_trips(library: Library, tmp_path: Path) -> None:
+    library.import_community(write(tmp_path / "csv", **GOOD), tags=TAGS)
+    exported = library.export_community(tmp_path / "out")
+    assert [p.name for p in exported] == [
+        "listeners.csv",
+        "follows.csv",
+        "playlists.csv",
+        "playlist_tracks.csv",
+        "playlist_tags.csv",
+    ]
+    with Library.open(tmp_path / "other") as other:
+        for n in range(3):
+            other.add_track(title=f"Track {n}", source="test", sha256=f"{n:064x}", duration=30.0)
+        other.import_community(tmp_path / "out", tags=TAGS)
+        assert other.follows() == library.follows()
+        assert other.track_tags() == library.track_tags()
+        assert other.listeners() == library.listeners()
+
+
+def test_listeners_get_unique_ids_and_follow_others(library: Library) -> None:
+    ann = library.add_listener("Ann Lee")
+    again = library.add_listener("Ann  Lee", follows=[ann.listener_id])
+    assert (ann.listener_id, again.listener_id) == ("ann-lee", "ann-lee-2")
+    assert library.follows() == [("ann-lee-2", "ann-lee")]
+    with pytest.raises(EngineError, match="name"):
+        library.add_listener("   ")
+    with pytest.raises(EngineError, match="no listener 'zed'"):
+        library.add_listener("Bo", follows=["zed"])
+    assert library.listener("bo") is None  # nothing of the failed creation is stored
+
+
+def test_feedback_is_stored_and_replaced(library: Library) -> None:
+    ann = library.add_listener("Ann")
+    library.add_feedback(ann.listener_id, "clip1", "joy", accepted=True, crowd=0.4)
+    library.add_feedback(ann.listener_id, "clip1", "joy", accepted=False, crowd=0.4)
+    library.add_feedback(ann.listener_id, "clip2", "quiet", accepted=True, crowd=0.2)
+    answers = library.feedback(ann.listener_id)
+    assert [(f.clip, f.tag, f.accepted) for f in answers] == [
+        ("clip1", "joy", False),
+        ("clip2", "quiet", True),
+    ]
+    with pytest.raises(EngineError, match="no listener"):
+        library.add_feedback("zed", "clip1", "joy", accepted=True, crowd=0.5)
+
+
+def test_the_library_survives_reopening(tmp_path: Path) -> None:
+    with Library.open(tmp_path) as lib:
+        lib.add_listener("Ann")
+    with Library.open(tmp_path) as lib:
+        assert [x.name for x in lib.listeners()] == ["Ann"]
+
+
+def test_an_unreadable_database_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "library.sqlite").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(EngineError, match="cannot be opened"):
+        Library.open(tmp_path)

@@ -23,10 +23,10 @@ import numpy as np
 
 SEED = 0
 GROUP_BIASES: dict[str, dict[str, float]] = {  # log-odds shift per tag, per group
-    "group 1": {"sadness": 1.5, "loneliness": 1.2, "nostalgia": 1.0, "joy": -1.5, "warmth": -1.0},
-    "group 2": {"joy": 1.5, "passion": 1.2, "warmth": 1.0, "sadness": -1.5, "quiet": -1.2},
-    "group 3": {"healing": 1.5, "quiet": 1.2, "romance": 1.0, "passion": -1.5, "missing": -1.0},
-    "group 4": {"moving": 1.5, "missing": 1.2, "lovelorn": 1.2, "healing": -1.2, "joy": -0.8},
+    "group 1": {"sadness": 3.0, "loneliness": 2.4, "nostalgia": 2.0, "joy": -3.0, "warmth": -2.0},
+    "group 2": {"joy": 3.0, "passion": 2.4, "warmth": 2.0, "sadness": -3.0, "quiet": -2.4},
+    "group 3": {"healing": 3.0, "quiet": 2.4, "romance": 2.0, "passion": -3.0, "missing": -2.0},
+    "group 4": {"moving": 3.0, "missing": 2.4, "lovelorn": 2.4, "healing": -2.4, "joy": -1.6},
 }
 FOLLOW_WITHIN = 0.08  # chance a listener follows another of their group
 FOLLOW_ACROSS = 0.004  # ... and one of another group

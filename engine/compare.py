@@ -13,7 +13,8 @@ time-aligned with its original, so read the clip-level ones first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -107,7 +108,10 @@ def load_music(
                 f"{audio.SUPPORTED_FORMATS}, and Standard MIDI files (.mid)."
             ) from None
     samples = render_midi(data, soundfont=soundfont, sample_rate=audio.SAMPLE_RATE, name=label)
-    return audio.from_array(samples, audio.SAMPLE_RATE, name=label)
+    # Keyed by the MIDI's bytes: renders differ a little from run to run (FluidSynth's
+    # chorus and reverb carry state), and the same MIDI must stay the same clip.
+    rendered = audio.from_array(samples, audio.SAMPLE_RATE, name=label)
+    return replace(rendered, sha256=hashlib.sha256(data).hexdigest())
 
 
 def clip_embedding(clip: Clip, classifier: GenreClassifier) -> np.ndarray:

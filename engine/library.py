@@ -20,11 +20,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.audio import Clip
 from engine.errors import EngineError
 
 HOME_ENV = "MUSIC_STUDIO_HOME"  # overrides the default studio data folder
 DEFAULT_HOME = Path("studio_data")  # relative to the working directory
 DATABASE_NAME = "library.sqlite"
+AUDIO_FOLDER = "audio"  # track audio, one Ogg Vorbis file per track, named by its sha256
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -198,6 +200,49 @@ class Library:
                 ),
             )
             return int(cursor.lastrowid), True
+
+    def add_clip(
+        self,
+        clip: Clip,
+        *,
+        title: str,
+        source: str,
+        moods: dict[str, float] | None = None,
+        genres: dict[str, float] | None = None,
+    ) -> tuple[int, bool]:
+        """Store a clip's audio under the library folder and add it as a track.
+
+        The file is written to a temporary name and renamed, so a crash never leaves half a
+        file under a track's name; the row is added after the file exists.
+
+        Returns:
+            (track_id, True when it was added now / False when the same audio was there)
+        """
+        import soundfile as sf
+
+        path = self.audio_path(clip.sha256)
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(".partial")
+            sf.write(partial, clip.samples, clip.sample_rate, format="OGG", subtype="VORBIS")
+            partial.replace(path)
+        return self.add_track(
+            title=title,
+            source=source,
+            sha256=clip.sha256,
+            duration=clip.duration,
+            moods=moods,
+            genres=genres,
+        )
+
+    def has_track(self, sha256: str) -> bool:
+        """True when a track with this content hash is in the library."""
+        query = "SELECT 1 FROM tracks WHERE sha256 = ?"
+        return self.connection.execute(query, (sha256,)).fetchone() is not None
+
+    def audio_path(self, sha256: str) -> Path:
+        """Where the audio of the track with this sha256 is (or would be) stored."""
+        return self.home / AUDIO_FOLDER / f"{sha256}.ogg"
 
     def track_moods(self) -> dict[int, dict[str, float]]:
         """The crowd mood probabilities of every track, by track id."""

@@ -8,9 +8,12 @@ One breadth-first walk gives every voter's weight (O(|E| + |U|)), and one sort r
 (O(n log n)).
 
 A listener's *personalised prediction* for a new clip recalibrates the crowd model per tag,
-p' = sigmoid(a * logit(p) + b), fitted to how the listener hears: their personalised truth on
-the tracks the community tagged, and their own accept/reject answers (which count more). A
-prior pulls (a, b) towards (1, 0), so with no evidence the crowd's answer stands.
+p' = sigmoid(a * logit(p) + b), fitted to their personalised truth on the tracks the community
+tagged (a prior pulls (a, b) towards (1, 0): with no evidence the crowd's answer stands). Their
+own yes/no answers then say which of the community's ways of hearing (every listener's
+calibration) is most like theirs: the prediction mixes the listener's own calibration and the
+community's by how well each predicts the answers. An answer about a clip also wins outright
+for that clip.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
     from engine.library import Library
 
 TOP_K = 3  # tags kept in a personalised truth
-FEEDBACK_WEIGHT = 4.0  # one answer counts as much as this many community votes
+OWN_HALF_EVIDENCE = 20.0  # evidence at which the own calibration gets half the prior weight
 PRIOR = 2.0  # strength of the pull towards the crowd's calibration (a, b) = (1, 0)
 NEWTON_STEPS = 12
 _CLIP = 1e-4  # probabilities are clipped to [_CLIP, 1 - _CLIP] before the logit
@@ -123,6 +126,77 @@ def fit_calibration(
 
 
 @dataclass(frozen=True)
+class ListenerTypes:
+    """How the community's listeners hear: one calibration per listener, stacked.
+
+    A listener's answers say which of these ways of hearing is theirs: `posterior` weighs
+    each by how well it predicts the answers.
+    """
+
+    listener_ids: tuple[str, ...]
+    scale: np.ndarray  # (listeners, tags)
+    shift: np.ndarray  # (listeners, tags)
+
+    def apply(self, crowd: np.ndarray) -> np.ndarray:
+        """Each listener's probabilities for crowd probabilities (tags,): (listeners, tags)."""
+        return _sigmoid(self.scale * _logit(np.asarray(crowd))[None, :] + self.shift)
+
+    def log_likelihood(self, answers: Sequence[tuple[int, bool, float]]) -> np.ndarray:
+        """Log-probability of the answers (tag index, accepted, crowd p) under each listener."""
+        total = np.zeros(len(self.listener_ids))
+        for tag, accepted, probability in answers:
+            x = _logit(np.asarray(probability))
+            q = np.clip(_sigmoid(self.scale[:, tag] * x + self.shift[:, tag]), _CLIP, 1 - _CLIP)
+            total += np.log(q if accepted else 1 - q)
+        return total
+
+
+def stack_calibrations(calibrations: Mapping[str, Calibration]) -> ListenerTypes:
+    """Stack listeners' calibrations (those fitted on some evidence) into ListenerTypes."""
+    kept = {k: c for k, c in calibrations.items() if c.evidence > 0}
+    ids = tuple(sorted(kept))
+    tags = next(iter(calibrations.values())).scale.shape[0] if calibrations else 0
+    if not ids:
+        return ListenerTypes((), np.zeros((0, tags)), np.zeros((0, tags)))
+    return ListenerTypes(
+        ids, np.stack([kept[i].scale for i in ids]), np.stack([kept[i].shift for i in ids])
+    )
+
+
+def mixture_probabilities(
+    crowd: np.ndarray,
+    own: Calibration,
+    types: ListenerTypes,
+    answers: Sequence[tuple[int, bool, float]],
+) -> np.ndarray:
+    """A listener's probabilities: their own calibration and the community's ways of hearing,
+    mixed by how well each predicts the listener's answers.
+
+    Before any answer the listener's own calibration weighs e / (e + OWN_HALF_EVIDENCE) for
+    evidence e (none without evidence); the community's types share the rest equally.
+
+    Args:
+        crowd: crowd probabilities (tags,).
+        own: the listener's calibration (community truth and answers).
+        types: the community's calibrations (`stack_calibrations`).
+        answers: the listener's answers: (tag index, accepted, crowd probability then).
+    """
+    if not len(types.listener_ids):
+        return own.apply(crowd)
+    own_weight = own.evidence / (own.evidence + OWN_HALF_EVIDENCE)
+    prior = np.full(len(types.listener_ids) + 1, (1 - own_weight) / len(types.listener_ids))
+    prior[0] = own_weight
+    own_types = ListenerTypes(("",), own.scale[None], own.shift[None])
+    loglik = np.concatenate([own_types.log_likelihood(answers), types.log_likelihood(answers)])
+    with np.errstate(divide="ignore"):
+        log_post = np.log(prior) + loglik
+    posterior = np.exp(log_post - log_post.max())
+    posterior /= posterior.sum()
+    candidates = np.concatenate([own.apply(crowd)[None], types.apply(crowd)])
+    return posterior @ candidates
+
+
+@dataclass(frozen=True)
 class ListenerExamples:
     """What is known of how one listener hears: crowd probabilities beside their truth."""
 
@@ -140,13 +214,6 @@ class ListenerExamples:
         if not len(self.crowd):
             return identity_calibration(self.crowd.shape[1])
         return fit_calibration(self.crowd, self.truth, self.weight, prior=prior)
-
-    def __add__(self, other: ListenerExamples) -> ListenerExamples:
-        return ListenerExamples(
-            np.concatenate([self.crowd, other.crowd]),
-            np.concatenate([self.truth, other.truth]),
-            np.concatenate([self.weight, other.weight]),
-        )
 
 
 def community_examples(
@@ -184,22 +251,6 @@ def community_examples(
         return ListenerExamples.empty(len(tags))
     crowd = np.asarray(rows)
     return ListenerExamples(crowd, np.asarray(truths), np.ones_like(crowd))
-
-
-def feedback_examples(
-    tags: Sequence[str], answers: Iterable[tuple[str, bool, float]]
-) -> ListenerExamples:
-    """Examples from the listener's own answers: (tag, accepted, crowd probability then)."""
-    index = {tag: i for i, tag in enumerate(tags)}
-    answers = [a for a in answers if a[0] in index]
-    crowd = np.full((len(answers), len(tags)), 0.5)
-    truth = np.zeros_like(crowd)
-    weight = np.zeros_like(crowd)
-    for row, (tag, accepted, probability) in enumerate(answers):
-        crowd[row, index[tag]] = probability
-        truth[row, index[tag]] = float(accepted)
-        weight[row, index[tag]] = FEEDBACK_WEIGHT
-    return ListenerExamples(crowd, truth, weight)
 
 
 def top_tags(probabilities: Mapping[str, float], *, at_most: int = TOP_K) -> list[str]:
@@ -244,32 +295,38 @@ class PersonalMoods:
     tags: dict[str, float]  # personalised probability per tag
     crowd: dict[str, float]  # the crowd model's probability per tag
     top_tags: list[str]  # personalised tags worth showing
-    evidence: float  # weight of what the calibration was fitted on (0: none; crowd stands)
+    evidence: float  # weight of the community truth the calibration rests on (0: none)
     answers: dict[str, bool]  # the listener's own answers on this clip, which win
+
+
+Answer = tuple[str, bool, float]  # (tag, accepted, the crowd's probability of it then)
 
 
 def personal_moods(
     crowd: Mapping[str, float],
     listener_id: str,
-    examples: ListenerExamples,
-    answers: Mapping[str, bool] | None = None,
+    calibrations: Mapping[str, Calibration],
+    answers: Sequence[Answer] = (),
+    clip_answers: Mapping[str, bool] | None = None,
 ) -> PersonalMoods:
-    """Personalise a clip's crowd probabilities with what is known of the listener.
+    """Personalise a clip's crowd probabilities for one listener.
 
     Args:
         crowd: the crowd model's probability per tag.
         listener_id: whose prediction it is.
-        examples: community truth and feedback of the listener (see `community_examples`,
-            `feedback_examples`).
-        answers: the listener's own answers about this clip (accepted tags count as 1,
-            rejected as 0).
+        calibrations: every listener's calibration (`community_calibrations`).
+        answers: all of the listener's answers, on any clip.
+        clip_answers: their answers about this clip: accepted tags count as 1, rejected as 0.
     """
     tags = list(crowd)
-    calibration = examples.fit()
-    values = calibration.apply(np.array([crowd[tag] for tag in tags]))
+    index = {tag: i for i, tag in enumerate(tags)}
+    own = calibrations.get(listener_id) or identity_calibration(len(tags))
+    types = stack_calibrations({k: c for k, c in calibrations.items() if k != listener_id})
+    indexed = [(index[t], accepted, p) for t, accepted, p in answers if t in index]
+    values = mixture_probabilities(np.array([crowd[tag] for tag in tags]), own, types, indexed)
     personal = {tag: round(float(v), 4) for tag, v in zip(tags, values, strict=True)}
-    answers = dict(answers or {})
-    for tag, accepted in answers.items():
+    clip_answers = dict(clip_answers or {})
+    for tag, accepted in clip_answers.items():
         if tag in personal:
             personal[tag] = 1.0 if accepted else 0.0
     return PersonalMoods(
@@ -277,16 +334,17 @@ def personal_moods(
         tags=personal,
         crowd=dict(crowd),
         top_tags=top_tags(personal),
-        evidence=calibration.evidence,
-        answers=answers,
+        evidence=own.evidence,
+        answers=clip_answers,
     )
 
 
-def listener_examples(library: Library, listener_id: str, tags: Sequence[str]) -> ListenerExamples:
-    """Everything the library knows of how a listener hears: community truth and answers."""
-    graph = follow_graph(library.follows(), [x.listener_id for x in library.listeners()])
-    community = community_examples(
-        tags, voter_weights(graph, listener_id), library.track_tags(), library.track_moods()
-    )
-    answers = [(f.tag, f.accepted, f.crowd) for f in library.feedback(listener_id)]
-    return community + feedback_examples(tags, answers)
+def community_calibrations(library: Library, tags: Sequence[str]) -> dict[str, Calibration]:
+    """Every listener's calibration, fitted on their personalised truth in the library."""
+    everyone = [x.listener_id for x in library.listeners()]
+    graph = follow_graph(library.follows(), everyone)
+    votes, crowd = library.track_tags(), library.track_moods()
+    return {
+        listener: community_examples(tags, voter_weights(graph, listener), votes, crowd).fit()
+        for listener in everyone
+    }

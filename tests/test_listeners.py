@@ -60,7 +60,7 @@ def test_ties_are_broken_by_tag_name() -> None:
 
 def test_without_evidence_the_crowd_stands() -> None:
     crowd = {"joy": 0.8, "sadness": 0.1, "quiet": 0.4}
-    moods = listeners.personal_moods(crowd, "ann", listeners.ListenerExamples.empty(3))
+    moods = listeners.personal_moods(crowd, "ann", {})
     assert moods.tags == pytest.approx(crowd, abs=1e-4)
     assert moods.top_tags == ["joy"] and moods.evidence == 0.0
 
@@ -77,23 +77,46 @@ def test_calibration_learns_a_listener_who_hears_more_sadness() -> None:
     assert calibration.apply(np.array([0.5, 0.5, 0.5]))[1] > 0.75
 
 
-def test_feedback_changes_the_next_prediction() -> None:
+def hears(quiet_shift: float, evidence: float = 500.0) -> listeners.Calibration:
+    """A calibration that hears "quiet" shifted by `quiet_shift` log-odds, the rest as is."""
+    return listeners.Calibration(np.ones(3), np.array([0.0, 0.0, quiet_shift]), evidence)
+
+
+def sigmoid(x: float) -> float:
+    return 1 / (1 + np.exp(-x))
+
+
+def test_answers_say_which_way_of_hearing_is_the_listeners() -> None:
     crowd = {"joy": 0.3, "sadness": 0.3, "quiet": 0.3}
-    before = listeners.personal_moods(crowd, "ann", listeners.ListenerExamples.empty(3))
-    answers = [("quiet", True, 0.3)] * 5 + [("joy", False, 0.6)] * 5
-    examples = listeners.feedback_examples(TAGS, answers)
-    after = listeners.personal_moods(crowd, "ann", examples)
-    assert after.tags["quiet"] > before.tags["quiet"] + 0.15
-    assert after.tags["joy"] < before.tags["joy"] - 0.1
-    assert after.tags["sadness"] == pytest.approx(before.tags["sadness"], abs=1e-3)
-    # An answer about this very clip wins outright.
-    mine = listeners.personal_moods(crowd, "ann", examples, answers={"sadness": True})
-    assert mine.tags["sadness"] == 1.0 and mine.top_tags[0] == "sadness"
+    community = {"calm-lover": hears(3.0), "quiet-hater": hears(-3.0)}
+    before = listeners.personal_moods(crowd, "new", community)
+    logit = np.log(0.3 / 0.7)  # the two ways of hearing weigh the same before any answer
+    assert before.tags["quiet"] == pytest.approx(
+        0.5 * (sigmoid(logit + 3) + sigmoid(logit - 3)), abs=1e-3
+    )
+    yes = listeners.personal_moods(crowd, "new", community, [("quiet", True, 0.3)] * 3)
+    no = listeners.personal_moods(crowd, "new", community, [("quiet", False, 0.3)] * 3)
+    assert yes.tags["quiet"] > 0.85 > 0.05 > no.tags["quiet"]
+    assert yes.tags["joy"] == pytest.approx(0.3, abs=1e-3)  # no one hears joy differently
+    assert yes.evidence == 0.0  # the listener's own calibration rests on nothing
 
 
-def test_feedback_ignores_unknown_tags() -> None:
-    examples = listeners.feedback_examples(TAGS, [("gym", True, 0.5), ("joy", True, 0.5)])
-    assert examples.crowd.shape == (1, 3) and examples.weight[0].tolist() == [4.0, 0.0, 0.0]
+def test_own_calibration_wins_until_answers_contradict_it() -> None:
+    crowd = {"joy": 0.3, "sadness": 0.3, "quiet": 0.3}
+    community = {"me": hears(3.0), "other": hears(-3.0)}
+    mine = listeners.personal_moods(crowd, "me", community)
+    assert mine.tags["quiet"] > 0.85 and mine.evidence == 500.0
+    contradicted = listeners.personal_moods(crowd, "me", community, [("quiet", False, 0.3)] * 5)
+    assert contradicted.tags["quiet"] < 0.1
+
+
+def test_an_answer_about_this_clip_wins_outright() -> None:
+    crowd = {"joy": 0.3, "sadness": 0.3, "quiet": 0.3}
+    moods = listeners.personal_moods(crowd, "ann", {}, clip_answers={"sadness": True, "joy": False})
+    assert moods.tags["sadness"] == 1.0 and moods.tags["joy"] == 0.0
+    assert moods.top_tags == ["sadness"] and moods.answers == {"sadness": True, "joy": False}
+    ignored = listeners.personal_moods(crowd, "ann", {}, [("gym", True, 0.5)], {"gym": True})
+    assert "gym" not in ignored.tags
 
 
 def test_neighbourhood_nearest_first(graph) -> None:

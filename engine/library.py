@@ -15,7 +15,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +39,13 @@ CREATE TABLE IF NOT EXISTS tracks (
     moods       TEXT NOT NULL DEFAULT '{}',  -- JSON {tag: crowd probability}
     genres      TEXT NOT NULL DEFAULT '{}',  -- JSON {genre: probability}
     added_at    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS segments (
+    track_id    INTEGER NOT NULL REFERENCES tracks ON DELETE CASCADE,
+    start       REAL NOT NULL,          -- seconds into the track
+    embedding   BLOB NOT NULL,          -- float32 retrieval embedding
+    code        BLOB NOT NULL,          -- the 64-bit hash code, 8 bytes
+    PRIMARY KEY (track_id, start)
 );
 CREATE TABLE IF NOT EXISTS listeners (
     listener_id TEXT PRIMARY KEY,
@@ -81,6 +88,25 @@ CREATE TABLE IF NOT EXISTS feedback (
 
 class InvalidImport(EngineError):
     """A community CSV file that cannot be imported; names the file and line."""
+
+
+@dataclass(frozen=True)
+class Track:
+    """A track of the library."""
+
+    track_id: int
+    title: str
+    source: str  # the path it was added from, "generated", or "demo: ..."
+    sha256: str  # of its audio (or of the MIDI it was rendered from)
+    duration: float  # seconds
+    genres: dict[str, float]  # genre probabilities
+    moods: dict[str, float]  # crowd mood probabilities
+    added_at: float  # Unix time
+
+    @property
+    def top_genre(self) -> str:
+        """The most likely genre ("" when unknown)."""
+        return max(self.genres, key=self.genres.get) if self.genres else ""
 
 
 @dataclass(frozen=True)
@@ -235,6 +261,32 @@ class Library:
             genres=genres,
         )
 
+    def tracks(self, title: str = "") -> list[Track]:
+        """Tracks whose title contains `title` (any case), newest first."""
+        rows = self.connection.execute(
+            f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE title LIKE ? ESCAPE '\\' "
+            "ORDER BY added_at DESC, track_id DESC",
+            (f"%{_escape_like(title)}%",),
+        ).fetchall()
+        return [_track(row) for row in rows]
+
+    def track(self, track_id: int) -> Track | None:
+        """One track, or None."""
+        row = self.connection.execute(
+            f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE track_id = ?", (track_id,)
+        ).fetchone()
+        return _track(row) if row else None
+
+    def delete_track(self, track_id: int) -> bool:
+        """Remove a track, its segments, playlist entries and audio; False if it was not there."""
+        track = self.track(track_id)
+        if track is None:
+            return False
+        with self.transaction() as db:
+            db.execute("DELETE FROM tracks WHERE track_id = ?", (track_id,))
+        self.audio_path(track.sha256).unlink(missing_ok=True)
+        return True
+
     def has_track(self, sha256: str) -> bool:
         """True when a track with this content hash is in the library."""
         query = "SELECT 1 FROM tracks WHERE sha256 = ?"
@@ -248,11 +300,6 @@ class Library:
         """The crowd mood probabilities of every track, by track id."""
         rows = self.connection.execute("SELECT track_id, moods FROM tracks").fetchall()
         return {int(track_id): json.loads(moods) for track_id, moods in rows}
-
-    def track_titles(self) -> dict[int, str]:
-        """Every track's title, by track id."""
-        rows = self.connection.execute("SELECT track_id, title FROM tracks").fetchall()
-        return {int(track_id): title for track_id, title in rows}
 
     # ----------------------------------------------------------------------------------
     # Listeners and the community
@@ -297,15 +344,6 @@ class Library:
     def follows(self) -> list[tuple[str, str]]:
         """Every (follower, followee) edge."""
         return [tuple(row) for row in self.connection.execute("SELECT * FROM follows")]
-
-    def set_follows(self, listener_id: str, followees: Iterable[str]) -> None:
-        """Replace whom `listener_id` follows."""
-        with self.transaction() as db:
-            db.execute("DELETE FROM follows WHERE follower = ?", (listener_id,))
-            db.executemany(
-                "INSERT INTO follows VALUES (?, ?)",
-                [(listener_id, f) for f in followees if f != listener_id],
-            )
 
     def track_tags(self) -> dict[int, dict[str, set[str]]]:
         """Who tagged which track how: {track_id: {listener_id: {tags}}} via their playlists."""
@@ -413,6 +451,27 @@ class Library:
                 writer.writerows(self.connection.execute(query))
             written.append(path)
         return written
+
+
+_TRACK_COLUMNS = "track_id, title, source, sha256, duration, genres, moods, added_at"
+
+
+def _track(row: tuple) -> Track:
+    track_id, title, source, sha256, duration, genres, moods, added_at = row
+    return Track(
+        int(track_id),
+        title,
+        source,
+        sha256,
+        float(duration),
+        json.loads(genres),
+        json.loads(moods),
+        float(added_at),
+    )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:

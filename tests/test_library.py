@@ -172,3 +172,22 @@ def test_an_unreadable_database_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "library.sqlite").write_bytes(b"this is not a database" * 100)
     with pytest.raises(EngineError, match="cannot be opened"):
         Library.open(tmp_path)
+
+
+def test_tracks_are_listed_found_by_title_and_deleted(library: Library) -> None:
+    library.add_track(
+        title="50% Off_Blues",
+        source="x",
+        sha256=f"{7:064x}",
+        duration=2.0,
+        genres={"blues": 0.9, "jazz": 0.2},
+    )
+    assert [t.title for t in library.tracks()][0] == "50% Off_Blues"
+    assert [t.title for t in library.tracks("track 1")] == ["Track 1"]
+    assert [t.title for t in library.tracks("0% o")] == ["50% Off_Blues"]  # % is literal
+    assert library.tracks("f_b") and not library.tracks("fxb")  # _ is literal
+    blues = library.tracks("blues")[0]
+    assert blues.top_genre == "blues" and library.track(blues.track_id) == blues
+
+    assert library.delete_track(blues.track_id)
+    assert library.track(blues.track_id) is None and not library.delete_track(blues.track_id)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from engine.errors import ModelUnavailable
-from engine.models.generator import sample_token
+from engine.models.generator import one_cpu_thread, sample_token
 
 KIND = "markov-chain"
 VERSION = 1
@@ -162,15 +162,16 @@ class MarkovChain:
         if style not in self.tables:
             raise ValueError(f"the chain has no tables for style token {style}")
         new: list[int] = []
-        while len(new) < params.max_new_tokens:
-            probs = torch.from_numpy(self.distribution(history, style)).float()
-            logits = torch.log(probs.clamp_min(1e-30))
-            bias = logit_bias() if callable(logit_bias) else logit_bias
-            token = sample_token(logits, params, generator, bias)
-            new.append(token)
-            history.append(token)
-            if stop is not None and stop(token):
-                break
+        with one_cpu_thread():  # tiny tensors, one token at a time: as the transformer does
+            while len(new) < params.max_new_tokens:
+                probs = torch.from_numpy(self.distribution(history, style)).float()
+                logits = torch.log(probs.clamp_min(1e-30))
+                bias = logit_bias() if callable(logit_bias) else logit_bias
+                token = sample_token(logits, params, generator, bias)
+                new.append(token)
+                history.append(token)
+                if stop is not None and stop(token):
+                    break
         return new
 
     # ----------------------------------------------------------------------------------------

@@ -7,9 +7,10 @@ worth of work; past the context length the window slides, re-primed at a bar lin
 
 from __future__ import annotations
 
+import contextlib
 import math
 import pickle
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -181,17 +182,9 @@ class MusicTransformer(nn.Module):
         self.eval()
         device = self.positions.weight.device
         if device.type == "cpu":
-            # One position at a time is too little work to share: extra threads only wait on
-            # each other (60x slower on a busy 2-core machine). One thread is also one
-            # summation order, so the same seed gives the same music whatever the machine's
-            # thread setting.
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
+            with one_cpu_thread():
                 return self._generate(prefix, params, generator, keep, window_starts,
                                       logit_bias, stop)  # fmt: skip
-            finally:
-                torch.set_num_threads(threads)
         return self._generate(prefix, params, generator, keep, window_starts, logit_bias, stop)
 
     def _generate(
@@ -278,6 +271,22 @@ class MusicTransformer(nn.Module):
                 f"The generator's weights {path} could not be read ({err})."
             ) from None
         return model.to(device).eval(), stored
+
+
+@contextlib.contextmanager
+def one_cpu_thread() -> Iterator[None]:
+    """Run torch on one CPU thread inside the block (the setting is restored after).
+
+    Sampling does one small step at a time, too little work to share: extra threads only wait
+    on each other (60x slower on a busy 2-core machine). One thread is also one summation
+    order, so the same seed gives the same music whatever the machine's thread setting.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def sample_token(

@@ -95,10 +95,16 @@ def test_train_writes_checkpoint_card_and_resumes(cache: Path, tmp_path: Path) -
     assert "held-out perplexity" in card and "python -m engine.train.generator" in card
     state = torch.load(corpus_dir(cache) / STATE_NAME, weights_only=False)
     assert state["step"] == 4
+    evaluation = "## Evaluation\n\nFigures of bench/generation.py.\n"
+    (checkpoints / "generator.md").write_text(
+        card.replace("## Training", evaluation + "\n## Training")
+    )
     # resuming continues the same run to its new length
     longer = TrainConfig(**{**asdict(TINY), "steps": 6})
     metrics = train(longer, data_dir=tmp_path, cache_dir=cache, checkpoints=checkpoints)
     assert metrics["step"] == 6
+    card = (checkpoints / "generator.md").read_text()
+    assert card.count(evaluation) == 1 and card.index(evaluation) < card.index("## Training")
     generator = load_generator(checkpoints / "generator.pt")
     assert generator.styles == STYLES
     result = generate(GenerationSettings(style="folk", seconds=3, tempo=120.0), generator,

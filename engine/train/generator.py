@@ -47,6 +47,7 @@ log = logging.getLogger("engine.train.generator")
 DEFAULT_CHECKPOINTS = Path("checkpoints")
 CHECKPOINT_NAME = "generator.pt"
 CARD_NAME = "generator.md"
+EVALUATION_HEADING = "## Evaluation"  # the card's bench/generation.py figures, kept on rewrites
 STATE_NAME = "generator_train_state.pt"  # the resumable state, in the corpus cache folder
 TRANSPOSE = (-5, 6)  # semitone range of the random transposition of melodic windows
 PREFIX = 2  # conditioning tokens: style, tempo
@@ -429,6 +430,16 @@ def _markov_perplexity(checkpoints: Path) -> dict[str, float]:
     return dict(header.get("metrics", {}).get("heldout_perplexity", {}))
 
 
+def _evaluation_section(path: Path) -> str:
+    """The card's evaluation section (figures from bench/generation.py), or "" without one."""
+    text = path.read_text() if path.is_file() else ""
+    start = text.find(f"\n{EVALUATION_HEADING}\n")
+    if start < 0:
+        return ""
+    end = text.find("\n## ", start + 1)
+    return text[start + 1 : end if end >= 0 else None].strip() + "\n\n"
+
+
 def write_model_card(
     path: Path,
     config: TrainConfig,
@@ -437,7 +448,11 @@ def write_model_card(
     summary: dict[str, dict[str, int]],
     history: list[dict],
 ) -> None:
-    """The generator's model card: data and licences, metrics, and how to retrain."""
+    """The generator's model card: data and licences, metrics, and how to retrain.
+
+    An evaluation section already in the card (bench/generation.py's figures) is kept.
+    """
+    evaluation = _evaluation_section(path)
     params = sum(p.numel() for p in MusicTransformer(model_config).parameters())
     markov = _markov_perplexity(path.parent)
     perplexity = metrics["heldout_perplexity"]
@@ -503,7 +518,7 @@ Training curve:
 |---|---|---|---|
 {curve}
 
-## Training
+{evaluation}## Training
 
 Seeded (seed {config.seed}) and resumable, on the CPU with {config.threads} thread: batch
 {config.batch} x {config.context} tokens, AdamW (peak lr {config.lr}, warm-up {config.warmup}

@@ -1,20 +1,38 @@
-"""The originality measure of bench/generation.py: longest copied run of notes."""
+"""bench/generation.py: originality (longest copied run of notes), closeness, the style
+classifier's features, and the real-corpus plumbing, on tiny hand-made pieces."""
 
 from __future__ import annotations
 
 import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pretty_midi
 import pytest
 
 from bench.generation import (
+    CLOSENESS_EDGES,
     CopyIndex,
+    PieceNotes,
+    closeness,
+    excerpts,
     interval_symbols,
+    key_tonic,
+    label_accuracy,
     longest_copied_run,
     note_intervals,
+    note_statistics,
     originality_summary,
+    overlapping_area,
+    piece_notes,
+    real_corpus,
+    speed_summary,
+    style_features,
+    top_line_intervals,
 )
+from engine.midi import load_score
 
 
 def symbols_of(pitches: list[int], step: int = 6) -> np.ndarray:
@@ -108,3 +126,140 @@ def test_window_hashes_match_equal_windows(k: int) -> None:
     symbols = np.array([5, 9, 5, 9, 5, 9, 5, 9], dtype=np.int64)
     index = CopyIndex([symbols])
     assert index.occurs(symbols[1 : 1 + k], k)
+
+
+# --------------------------------------------------------------------------------------------
+# Closeness, features and summaries
+
+
+def midi_bytes(
+    notes: list[tuple[float, float, int]], *, drums: Sequence[float] = (), bpm: float = 120
+) -> bytes:
+    """A MIDI file of (start s, end s, pitch) piano notes and kick-drum hits at `drums` s."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=bpm)
+    piano = pretty_midi.Instrument(0)
+    piano.notes.extend(pretty_midi.Note(80, p, a, b) for a, b, p in notes)
+    kit = pretty_midi.Instrument(0, is_drum=True)
+    kit.notes.extend(pretty_midi.Note(90, 36, t, t + 0.1) for t in drums)
+    pm.instruments.extend([i for i in (piano, kit) if i.notes])
+    buffer = io.BytesIO()
+    pm.write(buffer)
+    return buffer.getvalue()
+
+
+def test_overlapping_area_of_hand_made_histograms() -> None:
+    assert overlapping_area([1, 1, 0, 2], [0, 2, 2, 0]) == 0.25
+    assert overlapping_area([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
+    assert overlapping_area([1, 0], [0, 5]) == 0.0
+    assert overlapping_area([0, 0], [1, 1]) is None
+
+
+def test_closeness_pools_pieces_and_skips_empty_metrics() -> None:
+    def stats(pitch: list[float], ioi: list[float]) -> dict[str, np.ndarray]:
+        out = {metric: np.zeros(0) for metric in CLOSENESS_EDGES}
+        out.update(pitch_class=np.array(pitch), ioi=np.array(ioi), polyphony=np.array([1.0]))
+        return out
+
+    generated = [stats([0, 0], [1.0]), stats([7, 7], [1.0])]  # pooled: half C, half G
+    reference = [stats([0, 0, 0, 4], [0.5, 1.0])]  # 3/4 C, 1/4 E
+    result = closeness(generated, reference)
+    assert result["pitch_class"] == 0.5  # min(1/2, 3/4) at C
+    assert result["ioi"] == 0.5  # one beat in both, half a beat only in the reference
+    assert result["polyphony"] == 1.0
+    assert result["duration"] is None and result["density"] is None
+
+
+def test_key_tonic_finds_major_and_minor_keys() -> None:
+    c_major = np.array([60, 62, 64, 65, 67, 69, 71])
+    weights = np.array([2.0, 1, 1, 1, 1, 1, 1])  # the tonic lasts longest
+    assert key_tonic(c_major, weights) == 0
+    assert key_tonic(c_major + 7, weights) == 7  # G major
+    a_harmonic_minor = np.array([69, 71, 72, 74, 76, 77, 80])
+    assert key_tonic(a_harmonic_minor, weights) == 9
+    # The same notes, A held longest: the weights decide, and A minor wins.
+    assert key_tonic(c_major, np.array([1.0, 1, 1, 1, 1, 3, 1])) == 9
+    assert key_tonic(np.array([60, 62]), np.array([1.0, 1.0])) == 0  # flat: no key, C
+
+
+def test_note_statistics_of_a_melody_and_of_drums() -> None:
+    # C and E together for 4 and 2 beats, G at beat 1, the high C at beat 1.5.
+    melody = PieceNotes(
+        np.array([0.0, 0.0, 1.0, 1.5]), np.array([4.0, 2.0, 0.5, 0.5]),
+        np.array([60, 64, 67, 72]), drums=False,
+    )  # fmt: skip
+    stats = note_statistics(melody)
+    assert list(stats["pitch_class"]) == [0, 4, 7, 0]
+    assert list(stats["duration"]) == [4, 2, 0.5, 0.5]
+    assert list(stats["ioi"]) == [1.0, 0.5]
+    assert list(stats["polyphony"]) == [2, 3, 3]  # G has ended when the high C comes
+    assert list(stats["density"]) == [1.0]  # 4 notes in the first 4 beats
+    kit = PieceNotes(np.array([0.0, 0.0, 0.5, 5.0]), np.ones(4), np.array([36, 42, 42, 38]), True)
+    stats = note_statistics(kit)
+    assert list(stats["pitch_class"]) == [36, 42, 42, 38]  # drum sounds
+    assert len(stats["duration"]) == 0
+    assert list(stats["polyphony"]) == [2, 1, 1]  # hits at each onset
+    assert list(stats["density"]) == [0.75, 0.25]
+
+
+def test_piece_notes_reads_beats_and_picks_drums_only_when_alone() -> None:
+    data = midi_bytes([(0.0, 0.5, 64), (0.5, 1.5, 60)], drums=[0.0, 0.25])  # 120 bpm
+    notes = piece_notes(data)
+    assert not notes.drums
+    assert list(notes.onsets) == [0.0, 1.0]
+    assert list(notes.durations) == [1.0, 2.0]
+    assert list(notes.onset_steps) == [0, 12]
+    drums = piece_notes(data, drums=True)
+    assert drums.drums and list(drums.onsets) == [0.0, 0.5]
+    assert piece_notes(midi_bytes([], drums=[0.0, 1.0])).drums
+
+
+def test_excerpts_cut_consecutive_windows_from_the_start() -> None:
+    # One note per beat for 10 beats at 120 bpm (5 s); 2 s windows are 4 beats.
+    score = load_score(midi_bytes([(b / 2, b / 2 + 0.25, 60 + b) for b in range(10)]))
+    windows = excerpts(score, seconds=2.0)
+    assert len(windows) == 2  # beats 8-9 are less than half a window: left out
+    assert [list(piece_notes(w).pitches) for w in windows] == [[60, 61, 62, 63], [64, 65, 66, 67]]
+    assert piece_notes(windows[1]).onsets[0] == 0.0
+    assert len(excerpts(score, seconds=2.0, most=1)) == 1
+    assert len(excerpts(score, seconds=60.0)) == 1  # a short piece is one window
+
+
+def test_style_features_blocks() -> None:
+    melody = piece_notes(midi_bytes([(0.0, 1.0, 60), (0.0, 1.0, 64), (0.5, 1.0, 67)]))
+    assert list(top_line_intervals(melody)) == [3]  # E (the top of the chord) to G
+    kit = piece_notes(midi_bytes([], drums=[0.0, 0.5, 1.0]))
+    a, b = style_features(melody), style_features(kit)
+    assert a.shape == b.shape
+    assert a[0] == 0.0 and b[0] == 1.0  # drums or not
+    assert a[1:13].sum() == pytest.approx(1.0) and b[1:13].sum() == 0  # pitch classes
+    assert a[13:141].sum() == 0 and b[13 + 36] == 1.0  # drum sounds: all kicks
+    assert np.all((a >= 0) & (a <= 1)) and np.all((b >= 0) & (b <= 1))
+
+
+def test_label_accuracy_and_speed_summary() -> None:
+    result = label_accuracy(["a", "a", "b", "b"], ["a", "b", "b", "b"])
+    assert result["accuracy"] == 0.75
+    assert result["per_style"]["b"] == {"accuracy": 2 / 3, "labelled_as": {"b": 2, "a": 1}}
+    assert result["balanced_accuracy"] == pytest.approx((1 + 2 / 3) / 2)
+    fast = speed_summary([1.0, 2.0, 3.0], [1.0, 1.0, 1.5], 30.0)
+    assert fast["median_s"] == 2.0 and fast["real_time_factor"] == 15.0 and fast["target_met"]
+    assert fast["median_cpu_s"] == 1.0 and fast["cpu_real_time_factor"] == 30.0
+    assert not speed_summary([4.0, 4.0], [1.0, 1.0], 30.0)["target_met"]  # 7.5x in wall time
+
+
+def test_real_corpus_splits_excerpts_and_indexes_training_pieces(tmp_path: Path) -> None:
+    tune = [(b / 2, b / 2 + 0.4, p) for b, p in enumerate([60, 62, 64, 65, 67, 65, 64, 62])]
+    other = [(b / 2, b / 2 + 0.4, p) for b, p in enumerate([60, 67, 59, 72, 57, 70, 61, 66])]
+    folder = tmp_path / "generator"
+    rows = []
+    for name, split, notes in [("a", "train", tune), ("b", "train", other), ("c", "heldout", tune)]:
+        path = folder / "midi" / f"{name}.mid"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(midi_bytes(notes))
+        rows.append({"piece_id": f"x/{name}", "style": "folk", "source": "x", "split": split,
+                     "tempo": 120.0, "seconds": 4.0, "midi_path": f"midi/{name}.mid"})  # fmt: skip
+    (folder / "index.json").write_text(json.dumps(rows))
+    real = real_corpus(tmp_path, ["folk"], seconds=2.0, windows=4)
+    assert len(real.train["folk"]) == 4 and len(real.heldout["folk"]) == 2  # 2 windows a piece
+    copied = real.copies["folk"].longest_copied_run(real.heldout["folk"][0].intervals)
+    assert copied == 4  # the held-out window is the first half of training piece "a"

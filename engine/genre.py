@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.special import expit
 
 from engine.audio import Clip
 from engine.features import (
@@ -63,12 +64,27 @@ CHECKPOINT_ENV = "MUSIC_STUDIO_GENRE_CHECKPOINT"  # overrides DEFAULT_CHECKPOINT
 
 @dataclass(frozen=True)
 class GenreClassifier:
-    """A loaded encoder with its genre head, ready for inference."""
+    """A loaded studio encoder, ready for inference: its genre head, and its other heads
+    (mood, quadrant) when the checkpoint has them."""
 
     encoder: StudioEncoder  # in eval mode
     labels: tuple[str, ...]  # genre name of each output
     device: torch.device  # where the encoder runs
     bfloat16: bool = False  # run in bfloat16 on a CPU with native bf16 (about 2x faster)
+    head_labels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # other heads' outputs
+
+
+@dataclass(frozen=True)
+class ClipAnalysis:
+    """Everything one encoder pass says about a clip, patch by patch: the input of the genre,
+    mood and similarity fronts."""
+
+    duration: float  # clip length in seconds
+    starts: np.ndarray  # (patches,) start of each patch in seconds
+    embeddings: np.ndarray  # (patches, dim) the shared embedding of each patch
+    logits: dict[str, np.ndarray]  # head name -> (patches, outputs) float32 logits
+    labels: dict[str, tuple[str, ...]]  # head name -> the name of each output
+    warnings: tuple[str, ...]  # carried over from loading (silence, cut to 10 minutes)
 
 
 def load_classifier(path: Path | None = None) -> GenreClassifier:
@@ -85,6 +101,7 @@ def load_classifier(path: Path | None = None) -> GenreClassifier:
         labels=tuple(labels["genre"]),
         device=device,
         bfloat16=device.type == "cpu" and cpu_has_native_bfloat16(),
+        head_labels={head: tuple(names) for head, names in labels.items() if head != "genre"},
     )
 
 
@@ -114,6 +131,22 @@ def encoder_patches(samples: np.ndarray, config: EncoderConfig) -> tuple[np.ndar
     return patches, np.asarray(starts, dtype=np.float64) * ENCODER_HOP / ENCODER_RATE
 
 
+def patch_logits(
+    patches: np.ndarray, classifier: GenreClassifier
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One encoder forward pass over patches.
+
+    Returns:
+        (embeddings (patches, dim), {head name: logits (patches, outputs)}), float32
+    """
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=classifier.bfloat16):
+        embedding, logits = classifier.encoder(torch.from_numpy(patches).to(classifier.device))
+        return (
+            embedding.float().cpu().numpy(),
+            {head: values.float().cpu().numpy() for head, values in logits.items()},
+        )
+
+
 def patch_probabilities(
     patches: np.ndarray, classifier: GenreClassifier
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -122,10 +155,71 @@ def patch_probabilities(
     Returns:
         (genre probabilities (patches, genres), embeddings (patches, dim))
     """
-    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=classifier.bfloat16):
-        embedding, logits = classifier.encoder(torch.from_numpy(patches).to(classifier.device))
-        embedding, logits = embedding.float(), {k: v.float() for k, v in logits.items()}
-        return torch.sigmoid(logits["genre"]).cpu().numpy(), embedding.cpu().numpy()
+    embeddings, logits = patch_logits(patches, classifier)
+    return expit(logits["genre"]), embeddings
+
+
+def analyse(clip: Clip, classifier: GenreClassifier) -> ClipAnalysis:
+    """Run the encoder once over a clip: every head's outputs and the embedding, per patch.
+
+    Args:
+        clip: audio from engine.audio.load.
+        classifier: from load_classifier.
+    """
+    patches, starts = encoder_patches(clip.samples, classifier.encoder.config)
+    embeddings, logits = patch_logits(patches, classifier)
+    return ClipAnalysis(
+        duration=clip.duration,
+        starts=starts,
+        embeddings=embeddings,
+        logits=logits,
+        labels={"genre": classifier.labels, **classifier.head_labels},
+        warnings=clip.warnings,
+    )
+
+
+def windows(analysis: ClipAnalysis) -> list[tuple[float, float, np.ndarray]]:
+    """The windows of the over-time views: about SEGMENT_SECONDS each, covering the clip.
+
+    Returns:
+        (start, end, mask of the patches whose centre lies inside) per window, in time order;
+        a window narrower than the patch hop takes its nearest patch.
+    """
+    count = max(1, round(analysis.duration / SEGMENT_SECONDS))
+    edges = np.linspace(0.0, analysis.duration, count + 1)
+    centres = analysis.starts + PATCH_SECONDS / 2
+    spans = []
+    for start, end in zip(edges[:-1], edges[1:], strict=True):
+        inside = (centres >= start) & (centres < end)
+        if not inside.any():
+            distance = np.abs(centres - (start + end) / 2)
+            inside = distance == distance.min()
+        spans.append((float(start), float(end), inside))
+    return spans
+
+
+def genres_from(analysis: ClipAnalysis) -> GenrePrediction:
+    """The genre view of an analysis: probabilities overall and per window."""
+    labels = analysis.labels["genre"]
+    probabilities = expit(analysis.logits["genre"])
+    overall = probabilities.mean(axis=0)
+    segments = []
+    for start, end, inside in windows(analysis):
+        window = probabilities[inside].mean(axis=0)
+        segments.append(
+            GenreSegment(
+                start=start,
+                end=end,
+                top=labels[int(window.argmax())],
+                genres=named(window, labels),
+            )
+        )
+    return GenrePrediction(
+        genres=named(overall, labels),
+        top=labels[int(overall.argmax())],
+        segments=tuple(segments),
+        warnings=analysis.warnings,
+    )
 
 
 def classify(clip: Clip, classifier: GenreClassifier) -> GenrePrediction:
@@ -135,35 +229,9 @@ def classify(clip: Clip, classifier: GenreClassifier) -> GenrePrediction:
         clip: audio from engine.audio.load.
         classifier: from load_classifier.
     """
-    patches, starts = encoder_patches(clip.samples, classifier.encoder.config)
-    probabilities, _ = patch_probabilities(patches, classifier)
-    overall = probabilities.mean(axis=0)
-    windows = max(1, round(clip.duration / SEGMENT_SECONDS))
-    edges = np.linspace(0.0, clip.duration, windows + 1)
-    centres = starts + PATCH_SECONDS / 2
-    segments = []
-    for start, end in zip(edges[:-1], edges[1:], strict=True):
-        inside = (centres >= start) & (centres < end)
-        if not inside.any():  # a window narrower than the patch hop: take the nearest patch
-            inside = (
-                np.abs(centres - (start + end) / 2) == np.abs(centres - (start + end) / 2).min()
-            )
-        window = probabilities[inside].mean(axis=0)
-        segments.append(
-            GenreSegment(
-                start=float(start),
-                end=float(end),
-                top=classifier.labels[int(window.argmax())],
-                genres=_named(window, classifier.labels),
-            )
-        )
-    return GenrePrediction(
-        genres=_named(overall, classifier.labels),
-        top=classifier.labels[int(overall.argmax())],
-        segments=tuple(segments),
-        warnings=clip.warnings,
-    )
+    return genres_from(analyse(clip, classifier))
 
 
-def _named(values: np.ndarray, labels: tuple[str, ...]) -> dict[str, float]:
+def named(values: np.ndarray, labels: tuple[str, ...]) -> dict[str, float]:
+    """{label: value rounded to 4 decimals}, in label order."""
     return {label: round(float(value), 4) for label, value in zip(labels, values, strict=True)}

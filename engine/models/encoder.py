@@ -1,4 +1,4 @@
-"""The studio's audio encoder: log-mel patches -> embedding -> task heads (genre, ...)."""
+"""The studio's audio encoder: log-mel patches -> trunk -> embedding -> task heads (genre, mood)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ class EncoderConfig:
     embedding_dim: int = 256  # size of the shared clip embedding
     dropout: float = 0.3  # dropout before the heads while training
     heads: tuple[tuple[str, int], ...] = field(default=(("genre", 11),))  # (name, outputs)
+    # Heads that read the trunk's features instead of the embedding (mood), (name, outputs).
+    trunk_heads: tuple[tuple[str, int], ...] = ()
 
 
 class ConvTrunk(nn.Module):
@@ -98,12 +100,17 @@ class StudioEncoder(nn.Module):
         self.heads = nn.ModuleDict(
             {name: nn.Linear(config.embedding_dim, size) for name, size in config.heads}
         )
+        self.trunk_heads = nn.ModuleDict(
+            {name: nn.Linear(self.trunk.output_dim, size) for name, size in config.trunk_heads}
+        )
 
     def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Map patches (B, C, n_mels, patch_frames) to (embedding (B, D), {head: logits})."""
-        embedding = self.project(self.trunk(patches))
+        features = self.trunk(patches)
+        embedding = self.project(features)
         hidden = self.dropout(embedding)
-        return embedding, {name: head(hidden) for name, head in self.heads.items()}
+        logits = {name: head(hidden) for name, head in self.heads.items()}
+        return embedding, logits | {name: head(features) for name, head in self.trunk_heads.items()}
 
     def save(self, path: Path, *, labels: dict[str, list[str]], metrics: dict) -> None:
         """Write a slim self-describing checkpoint (no optimizer state)."""
@@ -138,7 +145,9 @@ class StudioEncoder(nn.Module):
         try:
             stored = torch.load(path, map_location=device, weights_only=True)
             raw = dict(stored["config"])
-            raw["heads"] = tuple(tuple(head) for head in raw["heads"])
+            for key in ("heads", "trunk_heads"):  # lists (older saves) back to tuples
+                if key in raw:
+                    raw[key] = tuple(tuple(head) for head in raw[key])
             model = cls(EncoderConfig(**raw))
             model.load_state_dict(stored["state_dict"])
         except (

@@ -1,9 +1,9 @@
-"""Evaluation figures shared by the genre (and later mood) training scripts."""
+"""Evaluation figures shared by the genre and mood training scripts."""
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 
 def hit_accuracy(probabilities: np.ndarray, targets: np.ndarray) -> float:
@@ -41,3 +41,22 @@ def macro_auc(probabilities: np.ndarray, targets: np.ndarray, names: tuple[str, 
 def top1_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """Accuracy of the top class against one true class index per item."""
     return float((probabilities.argmax(axis=1) == labels).mean())
+
+
+def per_class_average_precision(
+    probabilities: np.ndarray, targets: np.ndarray, names: tuple[str, ...]
+) -> dict[str, float]:
+    """Average precision (area under precision-recall) of each class with a positive item."""
+    return {
+        name: float(average_precision_score(targets[:, index], probabilities[:, index]))
+        for index, name in enumerate(names)
+        if targets[:, index].sum() > 0
+    }
+
+
+def mean_average_precision(
+    probabilities: np.ndarray, targets: np.ndarray, names: tuple[str, ...]
+) -> float:
+    """Mean over classes of the average precision (MAP), classes with a positive item only."""
+    scores = per_class_average_precision(probabilities, targets, names)
+    return float(np.mean(list(scores.values()))) if scores else float("nan")

@@ -1,0 +1,257 @@
+"""Train the studio encoder's mood heads on mer4q train and write them into its checkpoint.
+
+Two linear heads read the frozen musicnn trunk's features (1706: penultimate + pooled), the
+same features the shared embedding is projected from: "mood" (12 sigmoid tag outputs) and
+"quadrant" (Russell quadrant, 4-way softmax; valence and arousal follow from its
+probabilities). Each is an L2-regularised logistic regression on standardised features (the
+standardisation is folded into the weights), fitted on every patch of every training clip
+with the clip's labels: a convex fit (L-BFGS), so a run is deterministic. The trunk,
+projection and genre head are copied bit for bit, so one forward pass gives embedding + genre
++ mood. Reads the musicnn outputs cached by engine.train.teacher.
+
+Variants (--variants measures them all: grouped 5-fold cross-validation on mer4q train, by
+artist, chooses; mer4q val is reported, never trained on):
+    --source trunk --quadrant four-way --c 0.001   heads on the trunk features (shipped)
+    --source embedding                             heads on the shared 256-d embedding
+    --quadrant signs                               valence + arousal heads; quadrant from signs
+    --c 0.0003 / 0.003                             weaker / stronger L2 regularisation
+
+    python -m engine.train.mood --checkpoint checkpoints/genre.pt
+    python -m engine.train.mood --variants --figures bench/results/mood_variants.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
+from torch import nn
+from tqdm import tqdm
+
+from engine.genre import DEFAULT_CHECKPOINT
+from engine.models.encoder import StudioEncoder
+from engine.mood import MOOD_TAGS, QUADRANT_SIGNS, QUADRANTS, quadrant_of, valence_arousal
+from engine.train.dataset import DEFAULT_DATA_DIR, default_cache_dir, load_manifest
+from engine.train.genre import load_tensors
+from engine.train.mood_data import (
+    MoodClip,
+    mer4q_examples,
+    quadrant_indices,
+    read_clips,
+    read_tag_sets,
+    summarise,
+    tag_targets,
+)
+
+MOOD_HEADS = ("mood", "quadrant")  # the heads this script fits and writes
+FOLDS = 5  # grouped cross-validation folds on mer4q train
+
+
+@dataclass(frozen=True)
+class MoodTrainConfig:
+    """Settings of one fit of the mood heads."""
+
+    source: str  # heads read "trunk" (musicnn, 1706-d) or "embedding" (the shared 256-d one)
+    quadrant: str  # "four-way": softmax over Q1-Q4; "signs": valence + arousal sigmoids
+    c: float  # inverse L2 strength of the logistic regressions (scikit-learn's C)
+
+
+@dataclass(frozen=True)
+class MoodData:
+    """What training reads: each clip's patch features and its targets."""
+
+    clips: list[MoodClip]  # metadata order
+    embedding: list[np.ndarray]  # per clip (patches, 256): the frozen encoder's embedding
+    trunk: list[np.ndarray]  # per clip (patches, 1706): musicnn penultimate + pooled
+    tags: np.ndarray  # (clips, 12) multi-hot
+    quadrants: np.ndarray  # (clips,) index into QUADRANTS
+
+    def features(self, source: str) -> list[np.ndarray]:
+        """Per-clip patch features the heads read."""
+        return self.embedding if source == "embedding" else self.trunk
+
+
+def load_data(data_dir: Path, cache_dir: Path, checkpoint: Path) -> MoodData:
+    """Every mer4q clip's cached musicnn features, projected by the checkpoint's encoder."""
+    clips = read_clips(data_dir)
+    examples = mer4q_examples(clips, load_manifest(cache_dir))
+    encoder, _, _ = StudioEncoder.from_checkpoint(checkpoint)
+    trunk, embedding = [], []
+    for example in tqdm(examples, desc="load"):
+        features = load_tensors(example, cache_dir, hpss=False).trunk_features
+        with torch.inference_mode():
+            embedding.append(encoder.project(torch.from_numpy(features)).numpy())
+        trunk.append(features)
+    tags = tag_targets([c.moods for c in clips], read_tag_sets(data_dir))
+    return MoodData(clips, embedding, trunk, tags, quadrant_indices(clips))
+
+
+def fit_heads(config: MoodTrainConfig, data: MoodData, indices: list[int]) -> dict[str, nn.Linear]:
+    """Fit the heads on every patch of the clips at `indices` (clip labels on each patch).
+
+    Returns:
+        {"mood": Linear(dim, 12), "quadrant": Linear(dim, 4 or 2)} over raw (unstandardised)
+        features: quadrant logits are softmax logits (four-way) or valence and arousal sigmoid
+        logits (signs).
+    """
+    features = data.features(config.source)
+    x = np.concatenate([features[i] for i in indices]).astype(np.float64)
+    owner = np.concatenate([np.full(len(features[i]), i) for i in indices])
+    mean, spread = x.mean(axis=0), x.std(axis=0)
+    scale = np.where(spread > 1e-6, spread, 1.0)  # a constant feature keeps its scale
+    z = (x - mean) / scale
+    signs = np.array([QUADRANT_SIGNS[q] for q in QUADRANTS])[data.quadrants[owner]] > 0
+    targets = {
+        "mood": [data.tags[owner, t] for t in range(len(MOOD_TAGS))],
+        "quadrant": [data.quadrants[owner]]
+        if config.quadrant == "four-way"
+        else [signs[:, 0], signs[:, 1]],
+    }
+    heads = {}
+    for name, columns in targets.items():
+        weights, biases = [], []
+        for y in tqdm(columns, desc=f"{name} head", leave=False):
+            model = LogisticRegression(C=config.c, max_iter=5000).fit(z, y)
+            weights.append(model.coef_)
+            biases.append(model.intercept_)
+        weight = np.concatenate(weights) / scale  # fold the standardisation in
+        head = nn.Linear(x.shape[1], len(weight))
+        with torch.no_grad():
+            head.weight.copy_(torch.from_numpy(weight))
+            head.bias.copy_(torch.from_numpy(np.concatenate(biases) - weight @ mean))
+        heads[name] = head.eval()
+    return heads
+
+
+def predict(
+    heads: dict[str, nn.Linear], config: MoodTrainConfig, data: MoodData, indices: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clip-level (tag probabilities (clips, 12), quadrant indices (clips,)).
+
+    A clip's tag and quadrant probabilities are the means over its patches and its quadrant
+    is the one of its valence and arousal, as in engine.mood: from the quadrant
+    probabilities (four-way), or the sign heads' mean probabilities mapped to [-1, 1].
+    """
+    features = data.features(config.source)
+    tags, quadrants = [], []
+    with torch.inference_mode():
+        for index in indices:
+            x = torch.from_numpy(features[index])
+            tags.append(torch.sigmoid(heads["mood"](x)).mean(dim=0).numpy())
+            logits = heads["quadrant"](x)
+            if config.quadrant == "four-way":
+                valence, arousal = valence_arousal(torch.softmax(logits, dim=1).mean(dim=0))
+            else:
+                valence, arousal = (2 * torch.sigmoid(logits).mean(dim=0) - 1).tolist()
+            quadrants.append(QUADRANTS.index(quadrant_of(valence, arousal)))
+    return np.stack(tags), np.array(quadrants)
+
+
+def evaluate(config: MoodTrainConfig, data: MoodData) -> tuple[dict, dict[str, nn.Linear]]:
+    """Grouped cross-validation figures on train, and val figures of heads fitted on train.
+
+    Returns:
+        (figures, the heads fitted on all of train)
+    """
+    train_set = [i for i, c in enumerate(data.clips) if c.split == "train"]
+    val_set = [i for i, c in enumerate(data.clips) if c.split == "val"]
+    groups = [data.clips[i].artist for i in train_set]
+    folds = []
+    for fit, held in GroupKFold(n_splits=FOLDS).split(train_set, groups=groups):
+        fit_set, held_set = [train_set[i] for i in fit], [train_set[i] for i in held]
+        tags, quadrants = predict(fit_heads(config, data, fit_set), config, data, held_set)
+        folds.append(summarise(tags, data.tags[held_set], quadrants, data.quadrants[held_set]))
+    heads = fit_heads(config, data, train_set)
+    tags, quadrants = predict(heads, config, data, val_set)
+    keys = ("macro_roc_auc", "mean_average_precision", "quadrant_accuracy")
+    figures = {
+        "train_config": asdict(config),
+        "cross_validation": {key: float(np.mean([f[key] for f in folds])) for key in keys},
+        "val": summarise(tags, data.tags[val_set], quadrants, data.quadrants[val_set]),
+    }
+    return figures, heads
+
+
+def variants(base: MoodTrainConfig) -> dict[str, MoodTrainConfig]:
+    """The variants the model card compares."""
+    return {
+        "trunk, four-way quadrant": base,
+        "trunk, valence/arousal signs": replace(base, quadrant="signs"),
+        "embedding, four-way quadrant": replace(base, source="embedding"),
+        "embedding, valence/arousal signs": replace(base, source="embedding", quadrant="signs"),
+        "trunk, four-way quadrant, C / 3": replace(base, c=base.c / 3),
+        "trunk, four-way quadrant, C x 3": replace(base, c=base.c * 3),
+    }
+
+
+def install_heads(
+    checkpoint: Path, out: Path, heads: dict[str, nn.Linear], source: str, figures: dict
+) -> None:
+    """Write the checkpoint's encoder with the fitted mood heads added (or replaced).
+
+    Raises:
+        RuntimeError: when any weight already in the checkpoint would change.
+    """
+    encoder, labels, metrics = StudioEncoder.from_checkpoint(checkpoint)
+    config = encoder.config
+    kept = [h for h in config.heads if h[0] not in MOOD_HEADS]
+    kept_trunk = [h for h in config.trunk_heads if h[0] not in MOOD_HEADS]
+    mood = [(name, heads[name].out_features) for name in MOOD_HEADS]
+    if source == "trunk":
+        config = replace(config, heads=tuple(kept), trunk_heads=(*kept_trunk, *mood))
+    else:
+        config = replace(config, heads=(*kept, *mood), trunk_heads=tuple(kept_trunk))
+    updated = StudioEncoder(config)
+    prefix = "trunk_heads" if source == "trunk" else "heads"
+    state = {k: v for k, v in encoder.state_dict().items() if k in updated.state_dict()}
+    for name in MOOD_HEADS:
+        state |= {f"{prefix}.{name}.{k}": v for k, v in heads[name].state_dict().items()}
+    updated.load_state_dict(state)
+    before, after = encoder.state_dict(), updated.state_dict()
+    changed = [
+        k
+        for k in before
+        if k.split(".")[1] not in MOOD_HEADS or not k.startswith(("heads.", "trunk_heads."))
+        if k not in after or not torch.equal(before[k], after[k])
+    ]
+    if changed:
+        raise RuntimeError(f"installing the mood heads would change {changed}")
+    labels = {**labels, "mood": list(MOOD_TAGS), "quadrant": list(QUADRANTS)}
+    updated.eval().save(out, labels=labels, metrics={**metrics, "mood": figures})
+
+
+def main() -> None:
+    """Measure the variants, or fit the chosen one and write it into the checkpoint."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--cache", type=Path, default=default_cache_dir())
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--out", type=Path, help="write here (default: over --checkpoint)")
+    parser.add_argument("--variants", action="store_true", help="measure every variant")
+    parser.add_argument("--source", choices=("trunk", "embedding"), default="trunk")
+    parser.add_argument("--quadrant", choices=("four-way", "signs"), default="four-way")
+    parser.add_argument("--c", type=float, default=1e-3, help="inverse L2 strength")
+    parser.add_argument("--figures", type=Path, default=Path("bench/results/mood_train.json"))
+    args = parser.parse_args()
+    config = MoodTrainConfig(source=args.source, quadrant=args.quadrant, c=args.c)
+    if not args.variants and config.quadrant != "four-way":
+        parser.error("engine.mood reads a four-way quadrant head: --quadrant signs is measured")
+    data = load_data(args.data, args.cache, args.checkpoint)
+    if args.variants:
+        figures = {name: evaluate(variant, data)[0] for name, variant in variants(config).items()}
+    else:
+        figures, heads = evaluate(config, data)
+        install_heads(args.checkpoint, args.out or args.checkpoint, heads, config.source, figures)
+    args.figures.parent.mkdir(parents=True, exist_ok=True)
+    args.figures.write_text(json.dumps(figures, indent=2))
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+"""engine.mood, its training labels and its baseline: hand-made rows, tiny random models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.audio import SAMPLE_RATE, from_array
+from engine.errors import MissingFile, ModelUnavailable, UnsupportedFormat
+from engine.genre import (
+    CHECKPOINT_ENV,
+    GENRES,
+    SEGMENT_SECONDS,
+    analyse,
+    classify,
+    genres_from,
+    load_classifier,
+)
+from engine.models.encoder import EncoderConfig, StudioEncoder
+from engine.mood import (
+    MOOD_TAGS,
+    QUADRANT_SIGNS,
+    QUADRANTS,
+    TOP_TAGS,
+    predict_moods,
+    quadrant_of,
+    valence_arousal,
+)
+from engine.train.mood import MoodData, MoodTrainConfig, fit_heads, install_heads, predict
+from engine.train.mood_baseline import Rakel, make_base
+from engine.train.mood_data import (
+    MoodClip,
+    quadrant_indices,
+    read_clips,
+    read_tag_sets,
+    summarise,
+    tag_targets,
+)
+
+TINY = EncoderConfig(trunk="cnn", cnn_width=4, embedding_dim=16)
+TINY_MOOD = EncoderConfig(
+    trunk="cnn",
+    cnn_width=4,
+    embedding_dim=16,
+    trunk_heads=(("mood", len(MOOD_TAGS)), ("quadrant", len(QUADRANTS))),
+)
+LABELS = {"genre": list(GENRES), "mood": list(MOOD_TAGS), "quadrant": list(QUADRANTS)}
+# Hand-made tag sets: every product tag, a few AllMusic moods each (lower case).
+TAG_SETS = {tag: frozenset({f"{tag}-mood"}) for tag in MOOD_TAGS} | {
+    "sadness": frozenset({"sad", "gloomy"}),
+    "joy": frozenset({"happy", "cheerful"}),
+    "loneliness": frozenset({"lonely", "plaintive"}),
+    "lovelorn": frozenset({"bittersweet", "plaintive"}),
+}
+
+
+@pytest.fixture
+def mood_checkpoint(tmp_path: Path) -> Path:
+    """A randomly initialised, tiny encoder with genre and mood heads."""
+    torch.manual_seed(0)
+    path = tmp_path / "encoder.pt"
+    StudioEncoder(TINY_MOOD).save(path, labels=LABELS, metrics={})
+    return path
+
+
+# --- labels -----------------------------------------------------------------------------
+
+
+def test_tag_targets_from_allmusic_moods() -> None:
+    moods = [
+        ("Sad", "Gloomy"),  # two moods of one tag: on once
+        ("happy", "Plaintive"),  # plaintive belongs to two tags
+        ("Angry",),  # in no tag's set
+        (),
+    ]
+    expected = np.zeros((4, len(MOOD_TAGS)), dtype=np.float32)
+    expected[0, MOOD_TAGS.index("sadness")] = 1
+    expected[1, [MOOD_TAGS.index(t) for t in ("joy", "loneliness", "lovelorn")]] = 1
+    np.testing.assert_array_equal(tag_targets(moods, TAG_SETS), expected)
+
+
+def test_clips_and_tag_sets_are_read_from_the_data_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "mer4q"
+    folder.mkdir()
+    (folder / "metadata.csv").write_text(
+        "id,artist,title,quadrant,moods,genres,split,file\n"
+        "A1,Someone,Song,Q3,Sad; Wistful; Cold,Blues,train,audio/A1.ogg\n"
+        "B2,Other,Tune,Q1,Happy,Pop/Rock; Jazz,val,audio/B2.ogg\n"
+    )
+    tags = {tag: [] for tag in MOOD_TAGS} | {"sadness": ["Sad"], "missing": ["Wistful"]}
+    (folder / "mood_tags.json").write_text(json.dumps({"tags": tags}))
+    clips = read_clips(tmp_path)
+    assert clips == [
+        MoodClip("A1", "Someone", "Q3", ("sad", "wistful", "cold"), "train"),
+        MoodClip("B2", "Other", "Q1", ("happy",), "val"),
+    ]
+    targets = tag_targets([c.moods for c in clips], read_tag_sets(tmp_path))
+    assert [MOOD_TAGS[i] for i in np.flatnonzero(targets[0])] == ["sadness", "missing"]
+    assert not targets[1].any()
+    np.testing.assert_array_equal(quadrant_indices(clips), [2, 0])
+
+
+def test_tag_sets_in_another_order_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "mer4q").mkdir()
+    tags = {tag: [] for tag in reversed(MOOD_TAGS)}
+    (tmp_path / "mer4q" / "mood_tags.json").write_text(json.dumps({"tags": tags}))
+    with pytest.raises(ValueError, match="expects"):
+        read_tag_sets(tmp_path)
+
+
+# --- quadrants ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("valence", "arousal", "quadrant"),
+    [(0.5, 0.5, "Q1"), (-0.5, 0.5, "Q2"), (-0.5, -0.5, "Q3"), (0.5, -0.5, "Q4"), (0.0, 0.0, "Q1")],
+)
+def test_quadrant_of_valence_and_arousal(valence: float, arousal: float, quadrant: str) -> None:
+    assert quadrant_of(valence, arousal) == quadrant
+
+
+def test_valence_and_arousal_follow_the_quadrant_probabilities() -> None:
+    for index, quadrant in enumerate(QUADRANTS):
+        certain = np.eye(len(QUADRANTS))[index]
+        assert valence_arousal(certain) == QUADRANT_SIGNS[quadrant]
+        assert quadrant_of(*valence_arousal(certain)) == quadrant
+    assert valence_arousal(np.full(4, 0.25)) == (0.0, 0.0)
+    # Q1 0.5, Q2 0.3, Q3 0.2: valence 0.5 - 0.3 - 0.2 = 0, arousal 0.5 + 0.3 - 0.2 = 0.6
+    assert valence_arousal(np.array([0.5, 0.3, 0.2, 0.0])) == pytest.approx((0.0, 0.6))
+
+
+def test_summary_counts_quadrants_and_their_signs() -> None:
+    tags = np.array([[1, 0], [0, 1], [1, 1], [0, 0]] * 3, dtype=np.float32)
+    tags = np.pad(tags, ((0, 0), (0, len(MOOD_TAGS) - 2)))
+    scores = tags * 0.8 + 0.1  # a perfect ranking of the two tags that occur
+    true = np.array([0, 1, 2, 3] * 3)
+    predicted = np.array([0, 1, 2, 3] * 2 + [1, 0, 0, 3])  # Q1<->Q2 and Q3->Q1 wrong
+    figures = summarise(scores, tags, predicted, true)
+    assert figures["macro_roc_auc"] == 1.0
+    assert figures["mean_average_precision"] == 1.0
+    assert set(figures["roc_auc"]) == {MOOD_TAGS[0], MOOD_TAGS[1]}
+    assert figures["quadrant_accuracy"] == pytest.approx(9 / 12)
+    assert figures["valence_accuracy"] == pytest.approx(9 / 12)
+    assert figures["arousal_accuracy"] == pytest.approx(11 / 12)
+
+
+# --- inference ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seconds", [0.5, 12.0])
+def test_predict_moods_with_a_tiny_encoder(mood_checkpoint: Path, make_tone, seconds) -> None:
+    clip = from_array(make_tone(seconds=seconds)[:, 0], SAMPLE_RATE, name="tone.wav")
+    prediction = predict_moods(clip, load_classifier(mood_checkpoint))
+    assert tuple(prediction.tags) == MOOD_TAGS
+    assert all(0.0 <= p <= 1.0 for p in prediction.tags.values())
+    assert -1.0 <= prediction.valence <= 1.0 and -1.0 <= prediction.arousal <= 1.0
+    assert prediction.quadrant == quadrant_of(prediction.valence, prediction.arousal)
+    assert sum(prediction.quadrants.values()) == pytest.approx(1.0, abs=1e-3)
+    ranked = sorted(MOOD_TAGS, key=lambda tag: -prediction.tags[tag])
+    assert prediction.top_tags == tuple(ranked[:TOP_TAGS])
+    assert len(prediction.segments) == max(1, round(seconds / SEGMENT_SECONDS))
+    assert prediction.segments[0].start == 0.0
+    assert prediction.segments[-1].end == pytest.approx(seconds, abs=0.01)
+    for segment in prediction.segments:
+        assert segment.quadrant == quadrant_of(segment.valence, segment.arousal)
+        assert tuple(segment.tags) == MOOD_TAGS
+
+
+def test_one_analysis_serves_genre_and_mood(mood_checkpoint: Path, make_tone) -> None:
+    classifier = load_classifier(mood_checkpoint)
+    clip = from_array(make_tone(seconds=7.0)[:, 0], SAMPLE_RATE)
+    analysis = analyse(clip, classifier)
+    assert genres_from(analysis) == classify(clip, classifier)
+    assert predict_moods(analysis) == predict_moods(clip, classifier)
+
+
+def test_predict_moods_loads_the_model_and_the_file(
+    mood_checkpoint: Path, tone_file, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CHECKPOINT_ENV, str(mood_checkpoint))
+    path = tone_file("song.flac", seconds=4.0)
+    from_path = predict_moods(path)
+    assert from_path == predict_moods(path.read_bytes())
+    assert from_path == predict_moods(str(path), load_classifier(mood_checkpoint))
+
+
+def test_mood_heads_read_the_trunk_in_the_same_pass(mood_checkpoint: Path) -> None:
+    encoder, labels, _ = StudioEncoder.from_checkpoint(mood_checkpoint)
+    with torch.inference_mode():
+        embedding, logits = encoder(torch.randn(2, 1, 96, 187))
+    assert embedding.shape == (2, 16)
+    assert {k: tuple(v.shape) for k, v in logits.items()} == {
+        "genre": (2, len(GENRES)),
+        "mood": (2, len(MOOD_TAGS)),
+        "quadrant": (2, len(QUADRANTS)),
+    }
+    assert labels == LABELS
+
+
+def test_silence_gives_moods_with_a_warning(mood_checkpoint: Path) -> None:
+    clip = from_array(np.zeros(SAMPLE_RATE * 3, dtype=np.float32), SAMPLE_RATE, name="quiet.wav")
+    prediction = predict_moods(clip, load_classifier(mood_checkpoint))
+    assert any("silent" in warning for warning in prediction.warnings)
+
+
+def test_bad_files_raise_engine_errors(mood_checkpoint: Path, tmp_path: Path) -> None:
+    classifier = load_classifier(mood_checkpoint)
+    with pytest.raises(MissingFile):
+        predict_moods(tmp_path / "nothing.wav", classifier)
+    text = tmp_path / "notes.mp3"
+    text.write_text("these are not sounds")
+    with pytest.raises(UnsupportedFormat):
+        predict_moods(text, classifier)
+
+
+def test_a_model_without_mood_heads_is_a_clear_error(tmp_path: Path, make_tone) -> None:
+    path = tmp_path / "genre_only.pt"
+    StudioEncoder(TINY).save(path, labels={"genre": list(GENRES)}, metrics={})
+    clip = from_array(make_tone(seconds=2.0)[:, 0], SAMPLE_RATE)
+    with pytest.raises(ModelUnavailable, match="no mood heads"):
+        predict_moods(clip, load_classifier(path))
+    with pytest.raises(ModelUnavailable, match="missing"):
+        predict_moods(clip, load_classifier(tmp_path / "none.pt"))
+
+
+# --- training -------------------------------------------------------------------------------
+
+
+def tiny_mood_data(rng: np.random.Generator, dim: int) -> MoodData:
+    """40 clips whose tags and quadrant are written in their first features."""
+    clips, trunk, tags, quadrants = [], [], [], []
+    for index in range(40):
+        quadrant = index % 4
+        tag_on = np.zeros(len(MOOD_TAGS), dtype=np.float32)
+        tag_on[[index % len(MOOD_TAGS), (index + 5) % len(MOOD_TAGS)]] = 1
+        features = rng.normal(size=(3, dim)).astype(np.float32)
+        features[:, : len(MOOD_TAGS)] += 3 * tag_on
+        features[:, len(MOOD_TAGS) : len(MOOD_TAGS) + 4] += 3 * np.eye(4)[quadrant]
+        clips.append(MoodClip(f"c{index}", f"a{index // 2}", QUADRANTS[quadrant], (), "train"))
+        trunk.append(features)
+        tags.append(tag_on)
+        quadrants.append(quadrant)
+    return MoodData(clips, trunk, trunk, np.stack(tags), np.array(quadrants))
+
+
+def test_fitted_heads_learn_and_install_without_touching_the_genre_model(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    torch.manual_seed(0)
+    genre_only = tmp_path / "genre.pt"
+    StudioEncoder(TINY).save(genre_only, labels={"genre": list(GENRES)}, metrics={"val": 1})
+    original, _, _ = StudioEncoder.from_checkpoint(genre_only)
+    data = tiny_mood_data(rng, dim=original.trunk.output_dim)
+    config = MoodTrainConfig(source="trunk", quadrant="four-way", c=0.1)
+    heads = fit_heads(config, data, list(range(40)))
+    tags, quadrants = predict(heads, config, data, list(range(40)))
+    assert summarise(tags, data.tags, quadrants, data.quadrants)["macro_roc_auc"] > 0.95
+    assert (quadrants == data.quadrants).mean() > 0.9
+
+    out = tmp_path / "encoder.pt"
+    install_heads(genre_only, out, heads, "trunk", {"note": "tiny"})
+    installed, labels, metrics = StudioEncoder.from_checkpoint(out)
+    assert labels == LABELS
+    assert metrics == {"val": 1, "mood": {"note": "tiny"}}
+    before = original.state_dict()
+    after = installed.state_dict()
+    assert all(torch.equal(before[key], after[key]) for key in before)
+    torch.testing.assert_close(after["trunk_heads.mood.weight"], heads["mood"].weight)
+    install_heads(out, out, heads, "trunk", {})  # re-installing replaces the heads
+    assert StudioEncoder.from_checkpoint(out)[0].config.trunk_heads == TINY_MOOD.trunk_heads
+
+
+# --- baseline -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("disjoint", [False, True])
+def test_rakel_learns_labels_written_in_the_features(
+    rng: np.random.Generator, disjoint: bool
+) -> None:
+    y = (rng.random((120, 6)) < 0.4).astype(np.float32)
+    x = 2 * y + 0.5 * rng.normal(size=y.shape)
+    model = Rakel(make_base(1.0), labelset_size=3, models=6, disjoint=disjoint, seed=0)
+    scores = model.fit(x[:80], y[:80]).predict_proba(x[80:])
+    assert scores.shape == (40, 6)
+    assert ((scores > 0.5) == y[80:]).mean() > 0.9
+    labelsets = [tuple(s) for s, _, _ in model.fitted]
+    assert len(set(labelsets)) == len(labelsets)
+    if disjoint:
+        assert sorted(label for s in labelsets for label in s) == list(range(6))
+    same = Rakel(make_base(1.0), labelset_size=3, models=6, disjoint=disjoint, seed=0)
+    assert [tuple(s) for s in same.labelsets(6)] == labelsets

@@ -10,6 +10,7 @@ a page without this script (no sidebar, wrong navigation).
 import streamlit as st
 
 from ui.clip import clip_sidebar
+from ui.listener import listener_sidebar
 
 st.set_page_config(
     page_title="Music Studio",
@@ -24,7 +25,9 @@ page = st.navigation(
         st.Page("app_pages/generate.py", title="Generate", icon=":material/piano:"),
         st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
         st.Page("app_pages/classify.py", title="Classify", icon=":material/category:"),
+        st.Page("app_pages/mood.py", title="Mood", icon=":material/mood:"),
     ]
 )
 clip_sidebar()
+listener_sidebar()
 page.run()

@@ -12,10 +12,6 @@ from ui.machine import rendering_problem
 
 COMING = (  # capabilities of later milestones: (title, what it will do)
     (
-        ":material/mood: Mood",
-        "Tag a clip's moods, with valence and arousal, as you or another listener would hear them.",
-    ),
-    (
         ":material/travel_explore: Similar",
         "Find the tracks in your library that sound most like a clip.",
     ),
@@ -85,7 +81,23 @@ with top_row[2].container(border=True, height="stretch"):
         "app_pages/compare.py", label="Or compare your own files", icon=":material/upload_file:"
     )
 
-for column, (title, text) in zip(bottom_row, COMING, strict=True):
+with bottom_row[0].container(border=True, height="stretch"):
+    st.subheader(":material/mood: Mood")
+    st.markdown(
+        "Tag a clip's moods, with valence and arousal, as the crowd hears them and as a "
+        "listener of the (simulated) demo community would."
+    )
+    if st.button(
+        "Tag the moods of an example",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=not examples,
+    ):
+        use_example(examples[-1])
+        st.switch_page("app_pages/mood.py")
+    st.page_link("app_pages/mood.py", label="Or bring your own clip", icon=":material/upload_file:")
+
+for column, (title, text) in zip(bottom_row[1:], COMING, strict=True):
     with column.container(border=True, height="stretch"):
         st.subheader(title)
         st.markdown(text)

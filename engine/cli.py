@@ -6,10 +6,15 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from engine.errors import EngineError
+
+if TYPE_CHECKING:
+    from engine.audio import Clip
+    from engine.library import Library
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1  # at least one input file could not be processed
@@ -186,6 +191,142 @@ def _compare(args: argparse.Namespace) -> int:
     return status
 
 
+def _open_library(args: argparse.Namespace) -> Library:
+    from engine.library import Library
+
+    return Library.open(args.library)
+
+
+def _tag(args: argparse.Namespace) -> int:
+    from engine import listeners
+    from engine.audio import load
+    from engine.genre import load_classifier
+    from engine.mood import predict_moods
+
+    try:
+        classifier = load_classifier()
+        library = _open_library(args) if args.listener else None
+    except EngineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    calibrations = None
+    if library is not None and library.listener(args.listener) is None:
+        print(
+            f"error: there is no listener {args.listener!r} in {library.home} "
+            "(see `python -m engine listeners`).",
+            file=sys.stderr,
+        )
+        return EXIT_SOME_FAILED
+    status = EXIT_OK
+    for path in tqdm(args.files, desc="tag", unit="file", disable=_quiet(args.files)):
+        try:
+            clip = load(path)
+            crowd = predict_moods(clip, classifier)
+        except EngineError as err:
+            tqdm.write(f"{path}: {err}", file=sys.stderr)
+            status = EXIT_SOME_FAILED
+            continue
+        tags, top = crowd.tags, crowd.top_tags
+        if library is not None:
+            if calibrations is None:
+                calibrations = listeners.community_calibrations(library, list(tags))
+            feedback = library.feedback(args.listener)
+            personal = listeners.personal_moods(
+                tags,
+                args.listener,
+                calibrations,
+                answers=[(f.tag, f.accepted, f.crowd) for f in feedback],
+                clip_answers={f.tag: f.accepted for f in feedback if f.clip == clip.sha256},
+            )
+            tags, top = personal.tags, personal.top_tags
+        record = {
+            "file": path,
+            "tags": tags,
+            "top_tags": top,
+            "quadrant": crowd.quadrant,
+            "valence": round(crowd.valence, 4),
+            "arousal": round(crowd.arousal, 4),
+            "listener": args.listener,
+            "warnings": list(crowd.warnings),
+        }
+        if args.json:
+            tqdm.write(json.dumps(record))
+        else:
+            tqdm.write(
+                f"{path}: {', '.join(top)} ({crowd.quadrant}, valence "
+                f"{crowd.valence:+.2f}, arousal {crowd.arousal:+.2f})"
+            )
+    return status
+
+
+def _listeners(args: argparse.Namespace) -> int:
+    try:
+        with _open_library(args) as library:
+            everyone = library.listeners()
+    except EngineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    rows = [
+        {"id": x.listener_id, "name": x.name, "group": x.group, "simulated": x.simulated}
+        for x in everyone
+    ]
+    if args.json:
+        print(json.dumps({"listeners": rows}))
+    else:
+        for row in rows:
+            print(
+                f"{row['id']}\t{row['name']}\t{row['group']}"
+                + ("\tsimulated" if row["simulated"] else "")
+            )
+    return EXIT_OK
+
+
+def _community(args: argparse.Namespace) -> int:
+    from engine.mood import MOOD_TAGS
+
+    try:
+        library = _open_library(args)
+    except EngineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    with library:
+        if args.action == "export":
+            for path in library.export_community(args.folder):
+                print(f"wrote {path}")
+            return EXIT_OK
+        if args.action == "import":
+            try:
+                counts = library.import_community(args.folder, tags=MOOD_TAGS)
+            except EngineError as err:
+                print(f"{args.folder}: {err}", file=sys.stderr)
+                return EXIT_SOME_FAILED
+            print(json.dumps(counts))
+            return EXIT_OK
+        from engine.demo import build_demo
+        from engine.genre import analyse, genres_from, load_classifier
+        from engine.mood import moods_from
+
+        try:
+            classifier = load_classifier()
+        except EngineError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+
+        def analyse_clip(clip: Clip) -> tuple[dict[str, float], dict[str, float]]:
+            analysis = analyse(clip, classifier)
+            return moods_from(analysis).tags, genres_from(analysis).genres
+
+        bar = tqdm(total=100, desc="demo", unit="%", disable=not sys.stderr.isatty())
+
+        def progress(fraction: float, _text: str) -> None:
+            bar.update(round(fraction * 100) - bar.n)
+
+        summary = build_demo(library, analyse_clip, progress=progress)
+        bar.close()
+        print(json.dumps(summary))
+        return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per capability."""
     parser = argparse.ArgumentParser(
@@ -233,6 +374,33 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("b", metavar="B", help="the piece to set against it, e.g. a generated one")
     compare.add_argument("--json", action="store_true", help="print one JSON object")
     compare.set_defaults(run=_compare)
+
+    library_help = "studio data folder (default: $MUSIC_STUDIO_HOME or ./studio_data)"
+    tag = commands.add_parser("tag", help="mood tags of audio files, optionally personalised")
+    tag.add_argument("files", nargs="+", metavar="FILE", help="WAV, FLAC, OGG, Opus or MP3")
+    tag.add_argument("--listener", default=None, metavar="ID", help="personalise for them")
+    tag.add_argument("--library", default=None, metavar="DIR", help=library_help)
+    tag.add_argument("--json", action="store_true", help="one JSON object per line per file")
+    tag.set_defaults(run=_tag)
+
+    people = commands.add_parser("listeners", help="the listeners moods can be personalised for")
+    people.add_argument("--library", default=None, metavar="DIR", help=library_help)
+    people.add_argument("--json", action="store_true", help="print JSON")
+    people.set_defaults(run=_listeners)
+
+    community = commands.add_parser(
+        "community", help="import or export the listening community (CSV), or set up the demo"
+    )
+    community.add_argument("action", choices=["import", "export", "demo"])
+    community.add_argument(
+        "folder",
+        nargs="?",
+        default=".",
+        metavar="DIR",
+        help="folder of the CSV files (import, export)",
+    )
+    community.add_argument("--library", default=None, metavar="DIR", help=library_help)
+    community.set_defaults(run=_community)
     return parser
 
 

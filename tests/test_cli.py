@@ -71,3 +71,45 @@ def test_missing_model_is_reported_without_traceback(tone_file, tmp_path: Path) 
     )
     assert result.returncode == 2
     assert "missing" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_community_import_listeners_and_export(tmp_path: Path) -> None:
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    (folder / "listeners.csv").write_text("listener_id,name,group\nann,Ann,north\nbob,Bob,\n")
+    (folder / "follows.csv").write_text("follower,followee\nann,bob\n")
+    library = str(tmp_path / "studio")
+
+    imported = run("community", "import", str(folder), "--library", library)
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["follows.csv"] == 1
+
+    listed = run("listeners", "--library", library, "--json")
+    assert json.loads(listed.stdout) == {
+        "listeners": [
+            {"id": "ann", "name": "Ann", "group": "north", "simulated": False},
+            {"id": "bob", "name": "Bob", "group": "", "simulated": False},
+        ]
+    }
+
+    exported = run("community", "export", str(tmp_path / "out"), "--library", library)
+    assert exported.returncode == 0
+    assert (tmp_path / "out" / "follows.csv").read_text().splitlines() == [
+        "follower,followee",
+        "ann,bob",
+    ]
+
+
+def test_a_malformed_community_import_names_file_and_line(tmp_path: Path) -> None:
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    (folder / "listeners.csv").write_text("listener_id,name,group\nann,Ann,north\n")
+    (folder / "follows.csv").write_text("follower,followee\nann,zed\n")
+    library = str(tmp_path / "studio")
+
+    result = run("community", "import", str(folder), "--library", library)
+
+    assert result.returncode == 1
+    assert "follows.csv, line 2" in result.stderr and "Traceback" not in result.stderr
+    listed = run("listeners", "--library", library, "--json")
+    assert json.loads(listed.stdout) == {"listeners": []}  # nothing of the import was kept

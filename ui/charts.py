@@ -159,9 +159,14 @@ def spectrogram(
         title: the figure's title.
     """
     return _mel_heatmap(
-        db, seconds, band_hz, title=title, colorscale=SPECTROGRAM_SCALE,
-        zrange=(float(db.min(initial=-80.0)), 0.0), unit="dB",
-    )  # fmt: skip
+        db,
+        seconds,
+        band_hz,
+        title=title,
+        colorscale=SPECTROGRAM_SCALE,
+        zrange=(float(db.min(initial=-80.0)), 0.0),
+        unit="dB",
+    )
 
 
 def spectrogram_difference(
@@ -170,9 +175,14 @@ def spectrogram_difference(
     """Heatmap of A minus B in dB: red where A is louder, blue where B is, white where equal."""
     limit = max(float(np.percentile(np.abs(difference_db), 99)) if difference_db.size else 0, 1)
     return _mel_heatmap(
-        difference_db, seconds, band_hz, title=title, colorscale=DIFFERENCE_SCALE,
-        zrange=(-limit, limit), unit="dB",
-    )  # fmt: skip
+        difference_db,
+        seconds,
+        band_hz,
+        title=title,
+        colorscale=DIFFERENCE_SCALE,
+        zrange=(-limit, limit),
+        unit="dB",
+    )
 
 
 def _mel_heatmap(
@@ -233,25 +243,37 @@ def piano_roll(
         start, end, pitch = roll.start[mine], roll.end[mine], roll.pitch[mine]
         if drum:
             trace = go.Scatter(
-                x=start, y=pitch, mode="markers", name=name,
+                x=start,
+                y=pitch,
+                mode="markers",
+                name=name,
                 marker={"symbol": "line-ns-open", "size": 8, "color": "#7a7a8c"},
                 hovertemplate="%{x:.2f} s, drum %{y}<extra>Drums</extra>",
-            )  # fmt: skip
+            )
         else:
             # One line per note, separated by gaps (None): thousands of notes in one trace.
             x = np.column_stack([start, end, np.full(len(start), np.nan)]).ravel()
             y = np.repeat(pitch.astype(np.float64), 3)
             y[2::3] = np.nan
             trace = go.Scatter(
-                x=x, y=y, mode="lines", name=name, line={"width": 5},
+                x=x,
+                y=y,
+                mode="lines",
+                name=name,
+                line={"width": 5},
                 hovertemplate="%{x:.2f} s, pitch %{y}<extra>" + name + "</extra>",
-            )  # fmt: skip
+            )
         figure.add_trace(trace)
     if prompt_seconds > 0:
         figure.add_vrect(
-            x0=0, x1=prompt_seconds, fillcolor="#d9d2ff", opacity=0.35, line_width=0,
-            annotation_text="prompt", annotation_position="top left",
-        )  # fmt: skip
+            x0=0,
+            x1=prompt_seconds,
+            fillcolor="#d9d2ff",
+            opacity=0.35,
+            line_width=0,
+            annotation_text="prompt",
+            annotation_position="top left",
+        )
     octaves = list(range(24, 109, 12))
     figure.update_layout(
         title=title,
@@ -264,5 +286,133 @@ def piano_roll(
         height=340,
         margin=_MARGIN,
         legend={"orientation": "h", "y": -0.2},
+    )
+    return figure
+
+
+def mood_bars(
+    crowd: Mapping[str, float], personal: Mapping[str, float] | None, listener: str = ""
+) -> go.Figure:
+    """Bars of mood probabilities: the crowd's, and beside them one listener's."""
+    order = sorted(crowd, key=lambda tag: (personal or crowd)[tag])  # likeliest at the top
+    figure = go.Figure(
+        go.Bar(
+            x=[crowd[t] for t in order],
+            y=order,
+            orientation="h",
+            name="Crowd",
+            marker_color="#b7a6ff",
+            hovertemplate="%{y}: %{x:.0%}<extra>Crowd</extra>",
+        )
+    )
+    if personal is not None:
+        figure.add_trace(
+            go.Bar(
+                x=[personal[t] for t in order],
+                y=order,
+                orientation="h",
+                name=listener or "You",
+                marker_color=ACCENT,
+                hovertemplate="%{y}: %{x:.0%}<extra>" + (listener or "You") + "</extra>",
+            )
+        )
+    figure.update_layout(
+        title="Mood tags" + (f": the crowd and {listener}" if personal is not None else ""),
+        barmode="group",
+        xaxis={"range": [0, 1], "tickformat": ".0%", "title": None},
+        yaxis={"title": None},
+        height=60 + 34 * len(order),
+        margin=_MARGIN,
+        legend={"orientation": "h", "y": -0.08},
+    )
+    return figure
+
+
+QUADRANT_NAMES = {
+    "Q1": "Q1 · happy, excited",
+    "Q2": "Q2 · tense, angry",
+    "Q3": "Q3 · sad, tired",
+    "Q4": "Q4 · calm, content",
+}
+
+
+def valence_arousal(valence: float, arousal: float) -> go.Figure:
+    """The clip as a point on Russell's valence/arousal plane, quadrants named."""
+    figure = go.Figure(
+        go.Scatter(
+            x=[valence],
+            y=[arousal],
+            mode="markers",
+            marker={"size": 18, "color": ACCENT, "line": {"width": 2, "color": "#ffffff"}},
+            hovertemplate="valence %{x:.2f}, arousal %{y:.2f}<extra></extra>",
+        )
+    )
+    for name, (x, y) in zip(
+        QUADRANT_NAMES.values(), [(0.5, 0.9), (-0.5, 0.9), (-0.5, -0.9), (0.5, -0.9)], strict=True
+    ):
+        figure.add_annotation(x=x, y=y, text=name, showarrow=False, font={"color": "#6b6880"})
+    figure.update_layout(
+        title="Valence and arousal",
+        xaxis={"range": [-1, 1], "title": "valence (negative → positive)", "zeroline": True},
+        yaxis={"range": [-1, 1], "title": "arousal (calm → energetic)", "zeroline": True},
+        height=360,
+        margin=_MARGIN,
+        showlegend=False,
+    )
+    return figure
+
+
+def neighbourhood(
+    edges: Sequence[tuple[str, str]],
+    voters: Mapping[str, float],
+    listener: str,
+    labels: Mapping[str, str],
+) -> go.Figure:
+    """A listener's neighbourhood in the follow graph; node colour = weight of their vote."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_node(listener)
+    graph.add_nodes_from(voters)
+    graph.add_edges_from((a, b) for a, b in edges if a in graph and b in graph)
+    position = nx.spring_layout(graph, seed=0)
+    xs, ys = [], []
+    for a, b in graph.edges():
+        xs += [position[a][0], position[b][0], None]
+        ys += [position[a][1], position[b][1], None]
+    nodes = list(graph.nodes())
+    figure = go.Figure(
+        go.Scatter(
+            x=xs, y=ys, mode="lines", line={"width": 0.7, "color": "#c9c4dc"}, hoverinfo="skip"
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=[position[n][0] for n in nodes],
+            y=[position[n][1] for n in nodes],
+            mode="markers",
+            marker={
+                "size": [22 if n == listener else 10 + 8 * voters.get(n, 0) for n in nodes],
+                "color": [1.2 if n == listener else voters.get(n, 0) for n in nodes],
+                "colorscale": PROBABILITY_SCALE,
+                "cmin": 0,
+                "cmax": 1.2,
+                "line": {"width": 1, "color": "#1f1a33"},
+            },
+            text=[
+                f"{labels.get(n, n)}: "
+                + ("you" if n == listener else f"vote weight {voters[n]:.2f}")
+                for n in nodes
+            ],
+            hovertemplate="%{text}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title="Whose tags count: follows within two steps (weight 1 / steps)",
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        showlegend=False,
+        height=380,
+        margin=_MARGIN,
     )
     return figure

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from engine.compare import Comparison
     from engine.generate import GenerationResult, GenerationSettings, Generator
     from engine.genre import GenreClassifier, GenrePrediction
+    from engine.library import Library
+    from engine.listeners import Calibration
+    from engine.mood import MoodPrediction
 
 # Torch modules are shared across sessions (Streamlit runs each session in its own thread):
 # one forward pass at a time keeps memory bounded and the modules' state untouched.
@@ -208,3 +211,66 @@ def average_columns(
         columns.append(values[:, usable:].mean(axis=1, keepdims=True))
     reduced = np.concatenate(columns, axis=1).astype(np.float32)
     return reduced, seconds[::step][: reduced.shape[1]]
+
+
+# SQLite allows one writer at a time; the library is shared by every session of the server.
+LIBRARY_LOCK = threading.RLock()
+
+
+@st.cache_resource(show_spinner=False)
+def library() -> Library:
+    """The studio library (./studio_data or $MUSIC_STUDIO_HOME), opened once per server.
+
+    Raises:
+        EngineError: when the library folder or database cannot be opened.
+    """
+    from engine.library import Library
+
+    return Library.open()
+
+
+def calibrations() -> dict[str, Calibration]:
+    """Every listener's calibration, recomputed only when the community changes."""
+    with LIBRARY_LOCK:
+        size = library().community_size()
+    size.pop("feedback")  # answers do not change calibrations (see engine.listeners)
+    return _calibrations(tuple(sorted(size.items())))
+
+
+@st.cache_resource(show_spinner="Learning how the community hears…", max_entries=2)
+def _calibrations(_fingerprint: tuple) -> dict[str, Calibration]:
+    from engine.listeners import community_calibrations
+    from engine.mood import MOOD_TAGS
+
+    with LIBRARY_LOCK:
+        return community_calibrations(library(), MOOD_TAGS)
+
+
+def moods_bytes(data: bytes, name: str) -> MoodPrediction:
+    """The crowd's moods of a clip (tags, valence, arousal); cached by the sha256 of `data`.
+
+    Raises:
+        InvalidAudio: when the bytes are not usable audio.
+        ModelUnavailable: when the mood heads have not been trained/shipped.
+    """
+    return _moods(sha256_of(data), name, data)
+
+
+@st.cache_data(show_spinner=False, max_entries=CACHED_RESULTS)
+def _moods(sha256: str, name: str, _data: bytes) -> MoodPrediction:
+    from engine import mood
+
+    clip = load_clip(_data, name)
+    classifier = genre_classifier()
+    with MODEL_LOCK:
+        return mood.predict_moods(clip, classifier)
+
+
+def analyse_for_library(clip: audio.Clip) -> tuple[dict[str, float], dict[str, float]]:
+    """A clip's crowd moods and genres, as the library stores them."""
+    from engine import genre, mood
+
+    classifier = genre_classifier()
+    with MODEL_LOCK:
+        analysis = genre.analyse(clip, classifier)  # one encoder pass for both
+    return mood.moods_from(analysis).tags, genre.genres_from(analysis).genres

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.genre import GENRES, GenrePrediction, GenreSegment
+from engine.mood import MoodPrediction
 from ui.generation import GeneratedTrack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,6 +81,69 @@ def generated_track(style: str = "folk", seed: int = 3, *, audio: bool = True) -
     t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
     wav = encode_wav(0.3 * np.sin(2 * np.pi * 262.0 * t), SAMPLE_RATE) if audio else None
     return GeneratedTrack(
-        title=f"{style}, seed {seed}", style=style, midi=midi, wav=wav,
-        piano_roll=piano_roll(midi), seed=seed, tempo=120.0, seconds=2.0, prompt_seconds=0.0,
-    )  # fmt: skip
+        title=f"{style}, seed {seed}",
+        style=style,
+        midi=midi,
+        wav=wav,
+        piano_roll=piano_roll(midi),
+        seed=seed,
+        tempo=120.0,
+        seconds=2.0,
+        prompt_seconds=0.0,
+    )
+
+
+def fake_moods(top: str = "joy", warnings: tuple[str, ...] = ()) -> MoodPrediction:
+    """A plausible crowd MoodPrediction with `top` the likeliest tag, in quadrant Q1."""
+    from engine.mood import MOOD_TAGS
+
+    tags = {t: (0.82 if t == top else 0.1 + 0.02 * i) for i, t in enumerate(MOOD_TAGS)}
+    ranked = tuple(sorted(MOOD_TAGS, key=lambda t: -tags[t])[:3])
+    quadrants = {"Q1": 0.6, "Q2": 0.1, "Q3": 0.1, "Q4": 0.2}
+    return MoodPrediction(
+        tags=tags,
+        valence=0.6,
+        arousal=0.4,
+        quadrant="Q1",
+        quadrants=quadrants,
+        top_tags=ranked,
+        segments=(),
+        warnings=warnings,
+    )
+
+
+@pytest.fixture
+def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty studio data folder for this test (the app's cached library reopened on it)."""
+    from engine.library import HOME_ENV
+    from ui import models
+
+    home = tmp_path / "studio"
+    monkeypatch.setenv(HOME_ENV, str(home))
+    models.library.clear()
+    models._calibrations.clear()
+    yield home
+    models.library.clear()
+    models._calibrations.clear()
+
+
+@pytest.fixture
+def stub_moods(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[tuple[bytes, str]]]:
+    """Replace ui.models.moods_bytes; returns the list of (bytes, name) it was called with."""
+    from ui import models
+
+    def install(
+        prediction: MoodPrediction | None = None, *, raises: Exception | None = None
+    ) -> list[tuple[bytes, str]]:
+        calls: list[tuple[bytes, str]] = []
+
+        def moods_bytes(data: bytes, name: str) -> MoodPrediction:
+            calls.append((data, name))
+            if raises is not None:
+                raise raises
+            return prediction or fake_moods()
+
+        monkeypatch.setattr(models, "moods_bytes", moods_bytes)
+        return calls
+
+    return install

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.library import HOME_ENV
 from tests.app.conftest import ROOT
 
 pytestmark = pytest.mark.browser
@@ -57,7 +58,13 @@ def wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def studio_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The studio data folder of the served app (never the developer's ./studio_data)."""
+    return tmp_path_factory.mktemp("studio_data")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory, studio_folder: Path) -> Iterator[str]:
     """The URL of the real app, served by `streamlit run` on a free localhost port."""
     if CHROMIUM is None:
         message = "Chromium is not installed (apt-get install chromium): no browser to drive"
@@ -67,15 +74,30 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
     command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-        "--server.address", "127.0.0.1",
-        "--server.port", str(port),
-        "--server.headless", "true",
-        "--server.fileWatcherType", "none",
-        "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "streamlit_app.py",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, HOME_ENV: str(studio_folder)},
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(url, process, log)
@@ -153,4 +175,33 @@ def test_generate_a_piece_then_compare_it(app_url: str, page) -> None:
     expect(metrics).to_have_count(4)
     expect(metrics.first).to_contain_text("Log-spectral distance")
     expect(page.locator('[data-testid="stAudio"]')).to_have_count(2)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def test_tag_moods_for_a_listener_and_answer(
+    app_url: str, page, studio_folder: Path, wav_bytes: bytes
+) -> None:
+    from playwright.sync_api import expect
+
+    from tests.app.test_mood import make_community
+
+    make_community(studio_folder)
+    page.goto(f"{app_url}/mood")
+    expect(page.get_by_role("heading", name="Mood")).to_be_visible(timeout=30_000)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        {"name": "tone.wav", "mimeType": "audio/wav", "buffer": wav_bytes}
+    )
+    metric = page.locator('[data-testid="stMetric"]')
+    expect(metric).to_contain_text("Moods", timeout=ANALYSIS_MS)
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(2)  # plane, tags
+
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.locator('[data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name="Ann · north").click()
+    expect(metric).to_contain_text("Moods for Ann", timeout=30_000)
+    expect(page.get_by_text("Does Ann hear these?")).to_be_visible()
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(3)  # + neighbourhood
+
+    page.get_by_role("button", name="Yes").first.click()
+    expect(page.get_by_text("· yes")).to_be_visible(timeout=30_000)
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)

@@ -13,14 +13,15 @@ def test_landing_page_explains_the_studio(app) -> None:
     assert not app.exception
     assert app.title[0].value == "Music Studio"
     assert "genre" in app.markdown[0].value
-    assert [b.label for b in app.button] == [
+    assert [b.label for b in app.main.button] == [
         "Classify an example clip",
         "Generate a folk tune",
         "Compare a new chorale with Bach",
+        "Tag the moods of an example",
     ]
     # Capabilities of later milestones are listed plainly as coming.
     coming = [m.value for m in app.markdown if "coming" in m.value]
-    assert len(coming) == 3
+    assert len(coming) == 2
     headings = " ".join(h.value for h in app.subheader)
     for capability in ("Classify", "Generate", "Compare", "Mood", "Similar", "Library"):
         assert capability in headings
@@ -116,3 +117,14 @@ def test_a_failed_generation_on_home_is_a_message(app, monkeypatch) -> None:
     assert not app.exception
     assert app.title[0].value == "Music Studio"
     assert "generator.pt is missing" in app.error[0].value
+
+
+def test_tag_the_moods_of_an_example_opens_mood(app, studio_home, stub_moods) -> None:
+    calls = stub_moods()
+    app.run()
+
+    next(b for b in app.main.button if b.label == "Tag the moods of an example").click().run()
+
+    assert not app.exception
+    assert app.title[0].value == "Mood"
+    assert calls and calls[0][1] == app.session_state["current_clip"].name

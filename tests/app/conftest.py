@@ -41,8 +41,8 @@ def fake_prediction(
 
 
 @pytest.fixture
-def app() -> AppTest:
-    """The whole app (navigation, sidebar, pages), not yet run."""
+def app(studio_home: Path) -> AppTest:
+    """The whole app (navigation, sidebar, pages), not yet run, on an empty studio folder."""
     return AppTest.from_file(str(APP), default_timeout=TIMEOUT)
 
 

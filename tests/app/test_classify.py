@@ -35,7 +35,7 @@ def test_without_a_clip_the_page_asks_for_one(classify_page, stub_classifier) ->
     # The three ways in are on the page.
     assert len(classify_page.file_uploader) == 1
     assert len(classify_page.audio_input) == 1
-    assert len(classify_page.selectbox) == 1
+    assert len(classify_page.main.selectbox) == 1
 
 
 def test_uploaded_clip_shows_genre_charts(classify_page, stub_classifier, wav_bytes) -> None:

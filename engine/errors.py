@@ -49,3 +49,7 @@ class ModelUnavailable(EngineError):
 
 class InvalidSettings(EngineError):
     """A setting is unknown or outside its allowed range; the message names both."""
+
+
+class IndexUnavailable(EngineError):
+    """A saved search index is missing, damaged or unusable here: rebuild it from the library."""

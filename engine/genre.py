@@ -115,8 +115,10 @@ def cpu_has_native_bfloat16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def encoder_patches(samples: np.ndarray, config: EncoderConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Cut a clip's encoder input into patches.
+def encoder_patches(
+    samples: np.ndarray, config: EncoderConfig, *, hop_frames: int = PATCH_HOP_FRAMES
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut a clip's encoder input into patches, `hop_frames` apart (default: no overlap).
 
     Returns:
         (patches (N, channels, mels, frames), start time of each patch in seconds)
@@ -125,9 +127,7 @@ def encoder_patches(samples: np.ndarray, config: EncoderConfig) -> tuple[np.ndar
         log_mel = encoder_hpss_log_mel(samples)
     else:
         log_mel = encoder_log_mel(samples)[None]
-    patches, starts = cut_patches(
-        log_mel, patch_frames=config.patch_frames, hop_frames=PATCH_HOP_FRAMES
-    )
+    patches, starts = cut_patches(log_mel, patch_frames=config.patch_frames, hop_frames=hop_frames)
     return patches, np.asarray(starts, dtype=np.float64) * ENCODER_HOP / ENCODER_RATE
 
 

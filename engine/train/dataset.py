@@ -1601,11 +1601,18 @@ def run_piece(plan: PiecePlan, data_dir: Path, cache_dir: Path, fonts: dict[str,
     return JobResult(tuple(rows), tuple(skipped), time.process_time() - started)
 
 
-def _render_piece(
-    plan: PiecePlan, data_dir: Path, cache_dir: Path, fonts: dict[str, str]
-) -> tuple[list[dict[str, str]], list[tuple[str, str]]]:
-    from engine.synth import render_midi
+class _Unrenderable(InvalidMidi):
+    """A piece or segment left out of the build for a known reason (counted, not fatal)."""
 
+
+def _piece_material(
+    plan: PiecePlan, data_dir: Path, cache_dir: Path
+) -> tuple[list[Part], pretty_midi.PrettyMIDI | None, float]:
+    """Load what a piece's segments are arranged from: (parts, the song or None, beat seconds).
+
+    Raises:
+        _Unrenderable: when the piece holds no usable notes.
+    """
     song: pretty_midi.PrettyMIDI | None = None
     parts: list[Part] = []
     beat = 0.5
@@ -1618,37 +1625,72 @@ def _render_piece(
     elif plan.kind == "groove":
         parts = [Part("drums", _groove_notes(data_dir / plan.ref))]
     if plan.kind != "programmed" and not any(p.notes for p in parts):
-        return [], [(f"{plan.source}-{plan.piece_id}", "no notes after parsing")]
+        raise _Unrenderable("no notes after parsing")
     if plan.kind in ("nottingham", "abc") and not any(p.notes for p in parts if p.role == "melody"):
         # Some Nottingham files lost their melody track and hold only the chords.
-        return [], [(f"{plan.source}-{plan.piece_id}", "no melody (chords only)")]
+        raise _Unrenderable("no melody (chords only)")
     if plan.kind == "nottingham":
         song = pretty_midi.PrettyMIDI(plan.ref)
         tempo = song.get_tempo_changes()[1]
         beat = 60.0 / float(tempo[0]) if len(tempo) else 0.5
         if song.time_signature_changes and song.time_signature_changes[0].denominator == 8:
             beat *= 1.5  # compound metre: a dotted-quarter pulse
+    return parts, song, beat
 
+
+def _render_segment(
+    plan: PiecePlan,
+    k: int,
+    material: tuple[list[Part], pretty_midi.PrettyMIDI | None, float],
+    data_dir: Path,
+    soundfont: str,
+) -> tuple[np.ndarray, pretty_midi.PrettyMIDI, float]:
+    """Arrange and render segment k of a piece with a soundfont file.
+
+    Returns:
+        (finished audio at SAMPLE_RATE, the score played, seconds)
+
+    Raises:
+        _Unrenderable: when the segment holds too little music or renders silent.
+        EngineError: when rendering fails.
+    """
+    from engine.synth import render_midi
+
+    seg = plan.segments[k]
+    parts, song, beat = material
+    rng = np.random.default_rng([seg.seed, BUILD_VERSION])
+    instruments, start, seconds = _segment_instruments(
+        plan, seg, k, parts, song, beat, data_dir, rng
+    )
+    score = _crop(instruments, start, start + seconds)
+    if not _enough_music(score, seconds):
+        raise _Unrenderable("segment holds too little music")
+    audio = render_midi(score, soundfont=soundfont, sample_rate=SAMPLE_RATE)
+    window = audio[: int(round(seconds * SAMPLE_RATE))]
+    if float(np.sqrt(np.mean(window**2))) < 1e-3:  # renders peak at 0.9 unless silent
+        raise _Unrenderable("silent render")
+    return _finish(audio, seconds, rng), score, seconds
+
+
+def _render_piece(
+    plan: PiecePlan, data_dir: Path, cache_dir: Path, fonts: dict[str, str]
+) -> tuple[list[dict[str, str]], list[tuple[str, str]]]:
+    try:
+        material = _piece_material(plan, data_dir, cache_dir)
+    except _Unrenderable as err:
+        return [], [(f"{plan.source}-{plan.piece_id}", str(err))]
     rows, skipped = [], []
     for k, seg in enumerate(plan.segments):
-        rng = np.random.default_rng([seg.seed, BUILD_VERSION])
         try:
-            instruments, start, seconds = _segment_instruments(
-                plan, seg, k, parts, song, beat, data_dir, rng
+            audio, score, seconds = _render_segment(
+                plan, k, material, data_dir, fonts[seg.soundfont]
             )
-            score = _crop(instruments, start, start + seconds)
-            if not _enough_music(score, seconds):
-                skipped.append((seg.example_id, "segment holds too little music"))
-                continue
-            audio = render_midi(score, soundfont=fonts[seg.soundfont], sample_rate=SAMPLE_RATE)
+        except _Unrenderable as err:
+            skipped.append((seg.example_id, str(err)))
+            continue
         except EngineError as err:
             skipped.append((seg.example_id, f"render failed: {err}"))
             continue
-        window = audio[: int(round(seconds * SAMPLE_RATE))]
-        if float(np.sqrt(np.mean(window**2))) < 1e-3:  # renders peak at 0.9 unless silent
-            skipped.append((seg.example_id, "silent render"))
-            continue
-        audio = _finish(audio, seconds, rng)
         path = cache_dir / "audio" / plan.source / f"{seg.example_id}.npy"
         _save(path, audio)
         programs = "+".join(
@@ -1668,6 +1710,49 @@ def _render_piece(
             )  # fmt: skip
         )
     return rows, skipped
+
+
+def segment_plans(config: BuildConfig) -> dict[str, tuple[PiecePlan, int]]:
+    """Where each rendered example of a build comes from: example_id -> (piece plan, segment).
+
+    Plans as the build did with the soundfonts installed here, so every example can be rendered
+    again (see `render_again`).
+    """
+    plans, _ = plan_rendered(config, tuple(_fonts()))
+    return {seg.example_id: (plan, k) for plan in plans for k, seg in enumerate(plan.segments)}
+
+
+def render_again(
+    example: Example,
+    plans: dict[str, tuple[PiecePlan, int]],
+    *,
+    soundfont: str,
+    data_dir: Path = DEFAULT_DATA_DIR,
+    cache_dir: Path | None = None,
+) -> np.ndarray:
+    """A rendered example with the same notes, instruments, window and loudness in another
+    soundfont: the same recording played on another synthesizer.
+
+    Args:
+        example: a rendered example of the manifest.
+        plans: from `segment_plans` with the build's configuration.
+        soundfont: a soundfont file name of SOUNDFONTS installed here.
+        data_dir: the shared data folder.
+        cache_dir: the build's cache folder (parsed scores are read from it).
+
+    Raises:
+        InvalidMidi: when the example cannot be rendered again (unknown or unplayable).
+        RenderingUnavailable: when the soundfont is not installed.
+    """
+    if example.example_id not in plans:
+        raise InvalidMidi(f"{example.example_id} is not a rendered example of this build.")
+    fonts = _fonts()
+    if soundfont not in fonts:
+        raise RenderingUnavailable(f"The soundfont {soundfont} is not installed here.")
+    plan, k = plans[example.example_id]
+    material = _piece_material(plan, data_dir, cache_dir or default_cache_dir())
+    audio, _, _ = _render_segment(plan, k, material, data_dir, fonts[soundfont])
+    return audio
 
 
 def _segment_instruments(

@@ -353,8 +353,8 @@ def valence_arousal(valence: float, arousal: float) -> go.Figure:
         figure.add_annotation(x=x, y=y, text=name, showarrow=False, font={"color": "#6b6880"})
     figure.update_layout(
         title="Valence and arousal",
-        xaxis={"range": [-1, 1], "title": "valence (negative → positive)", "zeroline": True},
-        yaxis={"range": [-1, 1], "title": "arousal (calm → energetic)", "zeroline": True},
+        xaxis={"range": [-1.1, 1.1], "title": "valence (negative → positive)", "zeroline": True},
+        yaxis={"range": [-1.1, 1.1], "title": "arousal (calm → energetic)", "zeroline": True},
         height=360,
         margin=_MARGIN,
         showlegend=False,

@@ -67,6 +67,12 @@ with sampling:
         "Top-p", 0.5, 1.0, 0.95, step=0.01, key="generate_top_p",
         help="Sample only from the most likely notes that together hold this much probability.",
     )  # fmt: skip
+    style_strength = st.slider(
+        "Style strength", 0.0, 4.0, gen.DEFAULT_STYLE_STRENGTH, step=0.25,
+        key="generate_style_strength",
+        help="How strongly the music leans toward the style: 1 is the style as the model "
+        "learned it, higher is more typical of it, 0 is music of no named style.",
+    )  # fmt: skip
     seed_column, dice = st.columns([2, 1], vertical_alignment="bottom")
     seed = seed_column.number_input("Seed", 0, MAX_SEED, 0, key="generate_seed")
     dice.button("New seed", icon=":material/casino:", on_click=_new_seed)
@@ -99,8 +105,9 @@ if pressed or request:
     else:
         settings = gen.GenerationSettings(
             style=style, seconds=float(seconds), tempo=tempo, temperature=temperature,
-            top_p=top_p, seed=int(seed), variations=variations, instrument=instrument,
-            drums=drums, prompt=prompt, prompt_piece=prompt_piece, prompt_bars=prompt_bars,
+            top_p=top_p, style_strength=style_strength, seed=int(seed), variations=variations,
+            instrument=instrument, drums=drums, prompt=prompt, prompt_piece=prompt_piece,
+            prompt_bars=prompt_bars,
         )  # fmt: skip
         bar = st.progress(0.0, text="Composing…")
         try:

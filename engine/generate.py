@@ -49,6 +49,8 @@ BARS_RANGE = (1, 128)
 TEMPO_RANGE = (40.0, 240.0)  # quarter notes per minute
 TEMPERATURE_RANGE = (0.05, 2.0)
 TOP_P_RANGE = (0.05, 1.0)
+STYLE_STRENGTH_RANGE = (0.0, 5.0)  # 0: music of no named style, 1: plain conditioning
+DEFAULT_STYLE_STRENGTH = 2.0
 SEED_RANGE = (0, 2**32 - 1)
 VARIATIONS_RANGE = (1, 8)
 INSTRUMENT_RANGE = (0, 127)  # General MIDI program, counted from 0
@@ -75,6 +77,8 @@ class GenerationSettings:
     tempo: float | None = None  # bpm; None: the prompt's tempo, else the style's usual tempo
     temperature: float = 1.0  # < 1 plays safer, > 1 takes more risks
     top_p: float = 0.95  # nucleus sampling mass
+    style_strength: float = DEFAULT_STYLE_STRENGTH  # classifier-free guidance toward the style
+    # (> 1: more typical of it); only for generators trained for it (Generator.guided)
     seed: int = 0  # same seed and settings -> byte-identical MIDI
     variations: int = 1  # pieces to make (seeds seed, seed + 1, ...)
     instrument: int | None = None  # General MIDI program for every melodic part; None: style's
@@ -120,6 +124,7 @@ class GenerationSettings:
             _check_range("tempo", self.tempo, TEMPO_RANGE, unit=" bpm")
         _check_range("temperature", self.temperature, TEMPERATURE_RANGE)
         _check_range("top_p", self.top_p, TOP_P_RANGE)
+        _check_range("style_strength", self.style_strength, STYLE_STRENGTH_RANGE)
         _check_int("seed", self.seed, SEED_RANGE)
         _check_int("variations", self.variations, VARIATIONS_RANGE)
         if self.instrument is not None:
@@ -203,6 +208,7 @@ class Generator:
     style_tempos: dict[str, float]  # usual tempo of each style, bpm
     metrics: dict  # from training (held-out perplexity, ...)
     device: str
+    guided: bool = False  # trained with windows of no style: style_strength applies
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
 
@@ -255,6 +261,7 @@ def load_generator(checkpoint: str | Path | None = None, *, device: str | None =
         style_tempos=tempos,
         metrics=dict(meta.get("metrics") or {}),
         device=device,
+        guided=float(meta.get("style_dropout") or 0.0) > 0.0,
     )
 
 
@@ -544,7 +551,7 @@ def _sample_part(
     Returns:
         (tokens after the conditioning, prompt length and end in quarters, time signature id).
     """
-    from engine.midi import style_token, tempo_token
+    from engine.midi import NO_STYLE_TOKEN, style_token, tempo_token
     from engine.models.generator import SamplingParams
 
     tokenizer = gen.tokenizer
@@ -577,8 +584,10 @@ def _sample_part(
     params = SamplingParams(
         temperature=settings.temperature,
         top_p=settings.top_p,
+        guidance=settings.style_strength,
         max_new_tokens=int(beats * TOKENS_PER_BEAT_CAP) + 256,
     )
+    guide = {"unconditioned": tokenizer.vocab[NO_STYLE_TOKEN]} if gen.guided else {}
     new = gen.model.generate(
         prefix,
         params=params,
@@ -587,6 +596,7 @@ def _sample_part(
         window_starts={grammar.bar},
         logit_bias=constraint.bias,
         stop=stop,
+        **guide,
     )
     finished = bool(new) and new[-1] == grammar.bar
     end = constraint.completed_quarters if finished else float(sum(constraint.bars))

@@ -44,6 +44,7 @@ TEMPO_RANGE = (40, 250)  # bpm covered by Tempo tokens (log spaced)
 TIME_SIGNATURES = {8: [3, 6, 9, 12], 4: [2, 3, 4, 5, 6], 2: [2, 3, 4]}  # denominator: numerators
 SPECIAL_TOKENS = ("PAD", "BOS", "EOS")
 STYLE_PREFIX = "Style_"
+NO_STYLE_TOKEN = "BOS_None"  # conditioning in place of a style token: music of no named style
 
 
 # --------------------------------------------------------------------------------------------

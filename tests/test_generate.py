@@ -28,7 +28,7 @@ from tests.helpers import run_engine
 FAST = {"seconds": 4.0, "tempo": 120.0}  # short pieces keep the tests quick
 
 
-def save_tiny_generator(folder: Path, seed: int = 0) -> Path:
+def save_tiny_generator(folder: Path, seed: int = 0, style_dropout: float = 0.0) -> Path:
     """A 1-layer random generator with the real tokenizer, as training would ship it."""
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = make_tokenizer(STYLES)
@@ -41,7 +41,12 @@ def save_tiny_generator(folder: Path, seed: int = 0) -> Path:
     MusicTransformer(config).save(
         path,
         vocab=[tokenizer[i] for i in range(len(tokenizer.vocab))],
-        meta={"styles": list(STYLES), "style_tempos": {s: 100.0 for s in STYLES}, "metrics": {}},
+        meta={
+            "styles": list(STYLES),
+            "style_tempos": {s: 100.0 for s in STYLES},
+            "style_dropout": style_dropout,
+            "metrics": {},
+        },
     )
     return path
 
@@ -163,6 +168,8 @@ def test_prompt_is_continued(tiny, tmp_path: Path) -> None:
         {"instrument": 128},
         {"instrument": -1},
         {"prompt_bars": 0},
+        {"style_strength": -1},
+        {"style_strength": 6},
         {"prompt": b"MThd", "prompt_piece": "folk/x"},
         {"prompt_piece": "no/such/piece"},
     ],
@@ -281,3 +288,42 @@ def test_shipped_heldout_piece_can_be_continued(tiny) -> None:
     )
     result = generate(settings, tiny, render=False)
     assert result.pieces[0].prompt_seconds > 0
+
+
+def test_guidance_mixes_conditioned_and_unconditioned_logits(
+    tiny, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.models import generator as model_module
+    from engine.models.generator import SamplingParams
+
+    seen: list[torch.Tensor] = []
+
+    def first_token(logits: torch.Tensor, *args, **kwargs) -> int:
+        seen.append(logits.clone())
+        return 5
+
+    monkeypatch.setattr(model_module, "sample_token", first_token)
+    prefix, unconditioned = [10, 20, 30], 1
+    tiny.model.generate(
+        prefix,
+        params=SamplingParams(guidance=2.5, max_new_tokens=1),
+        generator=torch.Generator().manual_seed(0),
+        unconditioned=unconditioned,
+    )
+    with torch.inference_mode():
+        c = tiny.model(torch.tensor([prefix]))[0, -1]
+        u = tiny.model(torch.tensor([[unconditioned, 20, 30]]))[0, -1]
+    torch.testing.assert_close(seen[0], u + 2.5 * (c - u))
+
+
+def test_style_strength_applies_only_to_guided_generators(tiny, tmp_path: Path) -> None:
+    guided = load_generator(save_tiny_generator(tmp_path, style_dropout=0.1), device="cpu")
+    assert guided.guided and not tiny.guided
+
+    def midi(generator, strength: float) -> bytes:
+        settings = GenerationSettings(style="folk", seed=3, style_strength=strength, **FAST)
+        return generate(settings, generator, render=False).midi
+
+    assert midi(guided, 1.0) == midi(tiny, 1.0) == midi(tiny, 3.0)  # same weights, seed 0
+    assert midi(guided, 3.0) != midi(guided, 1.0)
+    assert midi(guided, 3.0) == midi(guided, 3.0)

@@ -44,6 +44,7 @@ class SamplingParams:
 
     temperature: float = 1.0  # logits are divided by this; < 1 is safer, > 1 wilder
     top_p: float = 0.95  # nucleus: sample from the smallest set of tokens with this much mass
+    guidance: float = 1.0  # classifier-free guidance: logits u + guidance * (c - u); 1 = off
     max_new_tokens: int = 4096  # hard cap on generated tokens
 
 
@@ -57,6 +58,7 @@ class _Cache:
         self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.layers)]
         self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.layers)]
         self.length = 0  # positions filled
+        self.batch = batch
 
 
 class _Block(nn.Module):
@@ -160,6 +162,7 @@ class MusicTransformer(nn.Module):
         window_starts: Collection[int] = (),
         logit_bias: torch.Tensor | Callable[[], torch.Tensor] | None = None,
         stop: Callable[[int], bool] | None = None,
+        unconditioned: int | None = None,
     ) -> list[int]:
         """Sample a continuation of `prefix`, one token at a time.
 
@@ -173,6 +176,10 @@ class MusicTransformer(nn.Module):
             logit_bias: (vocab_size,) added to the logits; -inf forbids a token. A callable
                 is asked for the bias of every step (constraints that follow the music).
             stop: called with each new token; True ends the piece (that token is kept).
+            unconditioned: the token that replaces the conditioning `prefix[0]` in a second,
+                unconditioned run of the same music. With `params.guidance` != 1 the two runs'
+                logits c and u give u + guidance * (c - u): classifier-free guidance, which
+                pulls the music further toward its condition (the style).
 
         Returns:
             The new token ids (without the prefix).
@@ -184,8 +191,10 @@ class MusicTransformer(nn.Module):
         if device.type == "cpu":
             with one_cpu_thread():
                 return self._generate(prefix, params, generator, keep, window_starts,
-                                      logit_bias, stop)  # fmt: skip
-        return self._generate(prefix, params, generator, keep, window_starts, logit_bias, stop)
+                                      logit_bias, stop, unconditioned)  # fmt: skip
+        return self._generate(
+            prefix, params, generator, keep, window_starts, logit_bias, stop, unconditioned
+        )
 
     def _generate(
         self,
@@ -196,14 +205,26 @@ class MusicTransformer(nn.Module):
         window_starts: Collection[int],
         logit_bias: torch.Tensor | Callable[[], torch.Tensor] | None,
         stop: Callable[[int], bool] | None,
+        unconditioned: int | None,
     ) -> list[int]:
         device = self.positions.weight.device
         context = self.config.context
         history = [int(t) for t in prefix]
         if len(history) > context:
             history = history[:keep] + history[-(context - keep) :]
-        cache = _Cache(self.config, 1, device, self.positions.weight.dtype)
-        logits = self(torch.tensor([history], device=device), cache)[0, -1].float()
+        guided = unconditioned is not None and params.guidance != 1.0
+
+        def start(history: list[int]) -> tuple[torch.Tensor, _Cache]:
+            """Logits after a fresh pass over `history` (and its unconditioned twin), cache."""
+            rows = [history, [unconditioned, *history[1:]]] if guided else [history]
+            cache = _Cache(self.config, len(rows), device, self.positions.weight.dtype)
+            return mix(self(torch.tensor(rows, device=device), cache)), cache
+
+        def mix(out: torch.Tensor) -> torch.Tensor:
+            last = out[:, -1].float()
+            return last[1] + params.guidance * (last[0] - last[1]) if guided else last[0]
+
+        logits, cache = start(history)
         new: list[int] = []
         while len(new) < params.max_new_tokens:
             bias = logit_bias() if callable(logit_bias) else logit_bias
@@ -214,10 +235,9 @@ class MusicTransformer(nn.Module):
                 break
             if cache.length >= context:  # slide: conditioning + the latest half, from a bar
                 history = _window(history, keep, context // 2, window_starts)
-                cache = _Cache(self.config, 1, device, self.positions.weight.dtype)
-                logits = self(torch.tensor([history], device=device), cache)[0, -1].float()
+                logits, cache = start(history)
             else:
-                logits = self(torch.tensor([[token]], device=device), cache)[0, -1].float()
+                logits = mix(self(torch.tensor([[token]] * cache.batch, device=device), cache))
         return new
 
     def save(self, path: str | Path, *, vocab: list[str], meta: dict[str, Any]) -> None:

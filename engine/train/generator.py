@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.generate import DRUM_STYLES, STYLES
-from engine.midi import TOKENIZER_FILE, style_token
+from engine.midi import NO_STYLE_TOKEN, TOKENIZER_FILE, style_token
 from engine.models.generator import GeneratorConfig, MusicTransformer
 from engine.train.dataset import default_cache_dir
 from engine.train.generator_data import (
@@ -67,6 +67,9 @@ class TrainConfig:
     heads: int = 4
     width: int = 192
     dropout: float = 0.1
+    style_dropout: float = 0.1  # share of windows conditioned on NO_STYLE_TOKEN instead of their
+    # style: the model also learns music of no named style, which sampling contrasts with the
+    # chosen style (classifier-free guidance)
     lr: float = 1e-3  # peak learning rate (AdamW)
     warmup: int = 150  # steps of linear warm-up before the cosine decay
     weight_decay: float = 0.1
@@ -83,8 +86,12 @@ class TrainConfig:
 class Windows:
     """Draws training windows and makes the fixed held-out evaluation windows."""
 
-    def __init__(self, pieces: Sequence[TokenisedPiece], tokenizer, context: int) -> None:
+    def __init__(
+        self, pieces: Sequence[TokenisedPiece], tokenizer, context: int, style_dropout: float = 0.0
+    ) -> None:
         self.context = context
+        self.style_dropout = style_dropout
+        self.no_style = tokenizer.vocab[NO_STYLE_TOKEN]
         self.vocab = tokenizer.vocab
         self.pad = self.vocab["PAD_None"]
         self.eos = self.vocab["EOS_None"]
@@ -156,7 +163,10 @@ class Windows:
             shift = 0
             if style not in DRUM_STYLES:
                 shift = int(rng.integers(TRANSPOSE[0], TRANSPOSE[1] + 1))
-            rows.append(self.window(piece, start, shift))
+            row = self.window(piece, start, shift)
+            if rng.random() < self.style_dropout:
+                row[0] = self.no_style
+            rows.append(row)
         return torch.from_numpy(np.stack(rows))
 
     def evaluation(self, tokens_per_style: int) -> dict[str, torch.Tensor]:
@@ -296,7 +306,7 @@ def train(
         log.info("resuming from step %d (%s)", state["step"], state_path)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    windows = Windows(pieces, tokenizer, config.context)
+    windows = Windows(pieces, tokenizer, config.context, config.style_dropout)
     evaluation = windows.evaluation(config.eval_tokens)
     model_config = GeneratorConfig(
         vocab_size=len(tokenizer.vocab),
@@ -355,6 +365,7 @@ def train(
             meta={
                 "styles": list(STYLES),
                 "style_tempos": tempos,
+                "style_dropout": config.style_dropout,
                 "metrics": metrics,
                 "corpus": summary,
             },

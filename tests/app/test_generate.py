@@ -28,7 +28,7 @@ def test_before_generating_the_page_offers_the_controls(generate_page) -> None:
     assert "press Generate" in generate_page.info[0].value
     assert generate_page.selectbox(key="generate_style").options == [s.capitalize() for s in STYLES]
     for key in ("generate_seconds", "generate_temperature", "generate_top_p",
-                "generate_variations"):  # fmt: skip
+                "generate_style_strength", "generate_variations"):  # fmt: skip
         assert generate_page.slider(key=key) is not None
     assert generate_page.number_input(key="generate_seed").value == 0
     assert not charts(generate_page)

@@ -99,7 +99,8 @@ class _Synthesizer:
         """Silence every note, reset programs and controllers, and flush the reverb tail."""
         self.synth.system_reset()
         # End on a whole FluidSynth block, so the next render's events land on the same
-        # sample positions: renders of the same MIDI are then identical.
+        # sample positions within a block. Renders of the same MIDI still differ slightly (the
+        # chorus and reverb keep running state), so stored renders are keyed by the MIDI bytes.
         flush = self.rate // 2
         self.samples(flush + (-(self.frames + flush)) % FLUID_BLOCK)
 

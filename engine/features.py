@@ -119,13 +119,25 @@ def mfcc_statistics(
 
 
 def chroma(
-    samples: np.ndarray, *, sample_rate: int = SAMPLE_RATE, hop_length: int = HOP_LENGTH
+    samples: np.ndarray,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    hop_length: int = HOP_LENGTH,
+    tuning: float | None = 0.0,
 ) -> np.ndarray:
-    """Chromagram (12 pitch classes x frames), each frame normalised to max 1."""
+    """Chromagram (12 pitch classes x frames, C first), each frame normalised to max 1.
+
+    Args:
+        samples: mono float32 audio.
+        sample_rate: rate of `samples` in Hz.
+        hop_length: samples between frames (the default matches `mel_power`'s frames).
+        tuning: deviation from A440 in fractions of a bin; None estimates it from the audio
+            (slow, and librosa warns on clips without pitch). Rendered MIDI is at A440.
+    """
     import librosa
 
     return librosa.feature.chroma_stft(
-        y=samples, sr=sample_rate, n_fft=N_FFT, hop_length=hop_length
+        y=samples, sr=sample_rate, n_fft=N_FFT, hop_length=hop_length, tuning=tuning
     ).astype(np.float32)
 
 

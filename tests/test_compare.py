@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from engine import audio, compare
-from engine.errors import InvalidMidi, MissingFile, UnsupportedFormat
+from engine import audio, compare, features
+from engine.errors import InvalidMidi, InvalidSettings, MissingFile, UnsupportedFormat
 from engine.genre import CHECKPOINT_ENV, load_classifier
 from tests.conftest import ToneMaker
 from tests.helpers import (
@@ -149,3 +150,127 @@ def test_cli_compare_reports_each_bad_file(tmp_path: Path, tone_file: Callable[.
     assert result.returncode == 1
     assert result.stderr.startswith(f"{missing}:") and "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+# Pitch classes and chroma
+
+
+def test_pitch_classes_from_notes_count_sounding_time_without_drums() -> None:
+    shares = compare.pitch_classes_from_notes(midi_bytes(arpeggio_piece()))  # C E G C, equal
+    assert shares is not None and shares.from_notes and shares.source == "MIDI notes"
+    expected = np.zeros(12)
+    expected[[0, 4, 7]] = [0.5, 0.25, 0.25]
+    np.testing.assert_allclose(shares.shares, expected)
+    first_second = compare.pitch_classes_from_notes(midi_bytes(arpeggio_piece()), seconds=1.0)
+    np.testing.assert_allclose(first_second.shares[[0, 4]], [0.5, 0.5])  # C, E; G starts at 1 s
+    drums_only = arpeggio_piece()
+    del drums_only.instruments[0]
+    assert compare.pitch_classes_from_notes(midi_bytes(drums_only)) is None
+
+
+def test_pitch_classes_from_chroma_find_the_tone(tone: Callable[..., audio.Clip]) -> None:
+    chromagram = features.chroma(tone(440.0).samples)
+    assert chromagram.shape[0] == 12 and chromagram.max() == pytest.approx(1.0)
+    shares = compare.pitch_classes_from_chroma(chromagram)
+    assert not shares.from_notes and shares.source == "audio chroma"
+    assert compare.PITCH_CLASS_NAMES[int(shares.shares.argmax())] == "A"
+    assert shares.shares.sum() == pytest.approx(1.0)
+    silent = compare.pitch_classes_from_chroma(np.zeros((12, 5), dtype=np.float32))
+    assert not silent.shares.any()
+
+
+def test_comparison_carries_chroma_and_pitch_classes(tone: Callable[..., audio.Clip]) -> None:
+    midi = midi_bytes(arpeggio_piece())
+    result = compare.compare(tone(440.0, seconds=2.0), tone(261.6, seconds=2.0), b_midi=midi)
+    assert result.a_chroma.shape == result.b_chroma.shape == (12, result.a_db.shape[1])
+    assert not result.a_pitch_classes.from_notes
+    assert compare.PITCH_CLASS_NAMES[int(result.a_pitch_classes.shares.argmax())] == "A"
+    assert result.b_pitch_classes.from_notes  # counted from the notes, not the tone's chroma
+    assert result.b_pitch_classes.shares[0] == pytest.approx(0.5)
+
+
+# Sets: the Frechet distance
+
+
+def test_frechet_distance_of_identical_sets_is_zero() -> None:
+    rng = np.random.default_rng(0)
+    for n, dim in ((50, 8), (6, 32)):  # full-rank and rank-deficient covariances
+        embeddings = rng.normal(size=(n, dim)) * rng.uniform(0.1, 3.0, size=dim)
+        assert compare.frechet_distance(embeddings, embeddings) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_frechet_distance_of_shifted_sets_is_the_squared_shift() -> None:
+    rng = np.random.default_rng(1)
+    shift = np.array([3.0, -4.0] + [0.0] * 30)  # 25 = 3^2 + 4^2
+    for n in (100, 5):  # 5 embeddings in 32 dimensions: a singular covariance
+        embeddings = rng.normal(size=(n, 32))
+        distance = compare.frechet_distance(embeddings, embeddings + shift)
+        assert distance == pytest.approx(25.0, abs=1e-6)
+
+
+def test_frechet_distance_matches_the_closed_form() -> None:
+    from scipy.linalg import sqrtm
+
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(400, 4)) @ rng.normal(size=(4, 4))
+    b = rng.normal(size=(300, 4)) @ rng.normal(size=(4, 4)) + 1.0
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    expected = np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(
+        cov_a + cov_b - 2 * np.real(sqrtm(cov_a @ cov_b))
+    )
+    assert compare.frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+    assert compare.frechet_distance(b, a) == pytest.approx(expected, rel=1e-6)
+
+
+def test_frechet_distance_refuses_too_few_or_mismatched_embeddings() -> None:
+    with pytest.raises(InvalidSettings, match="at least 2 embeddings.*first set has 1"):
+        compare.frechet_distance(np.ones((1, 4)), np.ones((5, 4)))
+    with pytest.raises(InvalidSettings, match="second set has 0"):
+        compare.frechet_distance(np.ones((3, 4)), np.ones(4))
+    with pytest.raises(InvalidSettings, match="differ in size"):
+        compare.frechet_distance(np.ones((3, 4)), np.ones((3, 5)))
+    with pytest.raises(InvalidSettings, match="non-finite"):
+        compare.frechet_distance(np.full((3, 4), np.nan), np.ones((3, 4)))
+
+
+@needs_fluidsynth
+def test_compare_sets_a_set_like_the_real_one_is_closer(
+    monkeypatch: pytest.MonkeyPatch, tiny_checkpoint: Path
+) -> None:
+    import engine.generate
+
+    real = [midi_bytes(arpeggio_piece(tuple(p + k for p in (60, 64, 67, 72)))) for k in range(3)]
+    drums = arpeggio_piece()
+    del drums.instruments[0]
+    other = midi_bytes(drums)
+
+    def fake_generate(settings, model, **kwargs):  # "ours" replays the real pieces
+        assert settings.style == "folk" and settings.seconds == 2.0 and not kwargs["render"]
+        return SimpleNamespace(midi=real[settings.seed - 7] if model == "ours" else other)
+
+    monkeypatch.setattr(engine.generate, "generate", fake_generate)
+    calls: list[tuple[float, str]] = []
+    result = compare.compare_sets(
+        "Folk", "ours", "markov", load_classifier(tiny_checkpoint), pieces=3, seconds=2.0,
+        seed=7, real=real, reference=real[::-1], progress=lambda f, m: calls.append((f, m)),
+    )  # fmt: skip
+    assert result.style == "folk" and result.pieces == 3
+    assert result.ours < 0.2 * result.markov
+    assert result.reference == pytest.approx(result.ours, abs=0.2 * result.markov)
+    assert set(result.embeddings) == {"ours", "markov", "real", "reference"}
+    assert all(count >= 3 for count in result.embeddings.values())
+    assert len(calls) == 12 and calls[-1][0] == pytest.approx(1.0)
+    assert [f for f, _ in calls] == sorted(f for f, _ in calls)
+    assert calls[0][1] == "Ours: piece 1 of 3"
+
+
+def test_compare_sets_refuses_too_few_pieces(tiny_checkpoint: Path) -> None:
+    classifier = load_classifier(tiny_checkpoint)
+    with pytest.raises(InvalidSettings, match="at least 2 pieces"):
+        compare.compare_sets("folk", "ours", "markov", classifier, pieces=1, real=[b"x"] * 3)
+    with pytest.raises(InvalidSettings, match="Only 1 real pieces of 'folk'.*at most 1"):
+        compare.compare_sets("folk", "ours", "markov", classifier, pieces=2, real=[b"x"])
+    with pytest.raises(InvalidSettings, match="Only 0 reference"):
+        compare.compare_sets(
+            "folk", "ours", "markov", classifier, pieces=2, real=[b"x"] * 2, reference=[]
+        )

@@ -9,6 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pretty_midi
 
+from engine.compare import PITCH_CLASS_NAMES, PitchClasses
 from engine.genre import GenrePrediction, GenreSegment
 from engine.midi import PianoRoll
 
@@ -23,6 +24,7 @@ SPECTROGRAM_SCALE = [
     [1.0, "#fcfdbf"],
 ]
 DIFFERENCE_SCALE = [[0.0, "#2b6cb0"], [0.5, "#ffffff"], [1.0, "#c53030"]]  # B louder .. A louder
+SIDE_COLOURS = (ACCENT, "#e8793a")  # the original, the compared piece
 FREQUENCY_TICKS_HZ = (500, 1000, 2000, 4000, 8000)  # lower ones crowd: mel is linear below 1 kHz
 _MARGIN = {"l": 10, "r": 10, "t": 30, "b": 10}
 
@@ -221,6 +223,64 @@ def _mel_heatmap(
         },
         height=320,
         margin=_MARGIN,
+    )
+    return figure
+
+
+def chromagram(chroma: np.ndarray, seconds: np.ndarray, *, title: str) -> go.Figure:
+    """Heatmap of a chromagram (C at the bottom, time across) on a fixed 0..1 scale, so two
+    chromagrams side by side share their colours.
+
+    Args:
+        chroma: (12, columns), each frame normalised to max 1.
+        seconds: start time of each column.
+        title: the figure's title.
+    """
+    figure = go.Figure(
+        go.Heatmap(
+            z=chroma,
+            x=seconds,
+            y=list(PITCH_CLASS_NAMES),
+            colorscale=SPECTROGRAM_SCALE,
+            zmin=0.0,
+            zmax=1.0,
+            colorbar={"title": "share", "thickness": 12},
+            hovertemplate="%{x:.1f} s, %{y}: %{z:.2f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title=title, xaxis={"title": "seconds"}, yaxis={"title": None}, height=280, margin=_MARGIN
+    )
+    return figure
+
+
+def pitch_class_bars(sides: Sequence[tuple[str, PitchClasses]]) -> go.Figure:
+    """Grouped bars of each piece's share per pitch class; the legend says where each comes
+    from (MIDI notes or the audio's chroma).
+
+    Args:
+        sides: (name, pitch classes) of each piece, the original first.
+    """
+    figure = go.Figure()
+    for (name, classes), colour in zip(sides, SIDE_COLOURS, strict=False):
+        label = f"{name} (from {classes.source})"
+        figure.add_trace(
+            go.Bar(
+                x=list(PITCH_CLASS_NAMES),
+                y=classes.shares,
+                name=label,
+                marker_color=colour,
+                hovertemplate="%{x}: %{y:.1%}<extra>" + label + "</extra>",
+            )
+        )
+    figure.update_layout(
+        title="Pitch-class histograms",
+        barmode="group",
+        xaxis={"title": None},
+        yaxis={"title": None, "tickformat": ".0%"},
+        height=320,
+        margin=_MARGIN,
+        legend={"orientation": "h", "y": -0.15},
     )
     return figure
 

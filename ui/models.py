@@ -20,7 +20,7 @@ from engine import audio, features
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from engine.compare import Comparison
+    from engine.compare import Comparison, SetComparison
     from engine.generate import GenerationResult, GenerationSettings, Generator
     from engine.genre import GenreClassifier, GenrePrediction
     from engine.library import Library
@@ -109,7 +109,7 @@ def compare_bytes(a_data: bytes, a_name: str, b_data: bytes, b_name: str) -> Com
 
 @st.cache_data(show_spinner=False, max_entries=CACHED_RESULTS)
 def _compare(a_sha: str, a_name: str, _a: bytes, b_sha: str, b_name: str, _b: bytes) -> Comparison:
-    from engine.compare import compare
+    from engine.compare import compare, is_midi
     from engine.errors import ModelUnavailable
 
     a, b = load_music(_a, a_name), load_music(_b, b_name)
@@ -118,7 +118,37 @@ def _compare(a_sha: str, a_name: str, _a: bytes, b_sha: str, b_name: str, _b: by
     except ModelUnavailable:
         classifier = None
     with MODEL_LOCK:
-        return compare(a, b, classifier)
+        return compare(
+            a, b, classifier, a_midi=_a if is_midi(_a) else None, b_midi=_b if is_midi(_b) else None
+        )
+
+
+@st.cache_resource(show_spinner="Loading the Markov baseline…")
+def markov() -> Generator:
+    """The shipped Markov-chain baseline, loaded once per server.
+
+    Raises:
+        ModelUnavailable: when checkpoints/markov.npz or its tokenizer is missing.
+    """
+    from engine.generate import load_markov
+
+    return load_markov()
+
+
+def compare_sets(
+    style: str, pieces: int, progress: Callable[[float, str], None] | None = None
+) -> SetComparison:
+    """Frechet distances of ours and Markov to real pieces of a style (see
+    `engine.compare.compare_sets`). Not cached: the page keeps the result in its session.
+
+    Raises:
+        InvalidSettings, ModelUnavailable, RenderingUnavailable: as the engine's.
+    """
+    from engine.compare import compare_sets as compare
+
+    models = generator(), markov(), genre_classifier()
+    with MODEL_LOCK:
+        return compare(style, *models, pieces=pieces, progress=progress)
 
 
 def load_clip(data: bytes, name: str) -> audio.Clip:

@@ -170,11 +170,15 @@ def test_generate_a_piece_then_compare_it(app_url: str, page) -> None:
     page.get_by_role("button", name="Compare with real music").click()
     expect(page.get_by_role("heading", name="Compare")).to_be_visible(timeout=30_000)
     charts = page.locator('[data-testid="stPlotlyChart"]')
-    expect(charts).to_have_count(3, timeout=ANALYSIS_MS)  # two spectrograms, the difference
+    # two spectrograms, the difference, two chromagrams, the pitch-class histograms
+    expect(charts).to_have_count(6, timeout=ANALYSIS_MS)
+    expect(charts.last).to_contain_text("Pitch-class histograms")
     metrics = page.locator('[data-testid="stMetric"]')
     expect(metrics).to_have_count(4)
     expect(metrics.first).to_contain_text("Log-spectral distance")
     expect(page.locator('[data-testid="stAudio"]')).to_have_count(2)
+    page.get_by_role("tab", name="Whole sets: ours against Markov").click()
+    expect(page.get_by_role("button", name="Measure the sets")).to_be_visible()
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
 
 

@@ -21,7 +21,7 @@ def _build_demo() -> None:
         with models.LIBRARY_LOCK:
             summary = build_demo(
                 models.library(),
-                models.analyse_for_library,
+                models.describe_for_library,
                 progress=lambda fraction, text: bar.progress(fraction, text=text),
             )
     except EngineError as error:

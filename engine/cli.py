@@ -13,8 +13,7 @@ from tqdm import tqdm
 from engine.errors import EngineError
 
 if TYPE_CHECKING:
-    from engine.audio import Clip
-    from engine.library import Library
+    from engine.library import Library, Track
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1  # at least one input file could not be processed
@@ -302,33 +301,171 @@ def _community(args: argparse.Namespace) -> int:
                 return EXIT_SOME_FAILED
             print(json.dumps(counts))
             return EXIT_OK
-        from engine.demo import build_demo
-        from engine.genre import analyse, genres_from, load_classifier
-        from engine.mood import moods_from
+        return _build_demo(library, corpus=False)
 
+
+def _build_demo(library: Library, *, corpus: bool) -> int:
+    """Build the demo (see engine.demo.build_demo) with a progress bar; prints its summary."""
+    from engine.demo import build_demo
+    from engine.similar import describe, load_models
+
+    try:
+        models = load_models()
+    except EngineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    bar = tqdm(total=100, desc="demo", unit="%", disable=not sys.stderr.isatty())
+
+    def progress(fraction: float, text: str) -> None:
+        bar.set_postfix_str(text[:40], refresh=False)
+        bar.update(round(fraction * 100) - bar.n)
+
+    summary = build_demo(
+        library, lambda clip: describe(clip, models), corpus=corpus, progress=progress
+    )
+    bar.close()
+    _print_notices(library)
+    print(json.dumps(summary))
+    return EXIT_OK
+
+
+def _print_notices(library: Library) -> None:
+    for notice in library.take_notices():
+        tqdm.write(f"warning: {notice}", file=sys.stderr)
+
+
+def _track_record(track: Track) -> dict:
+    return {
+        "track_id": track.track_id,
+        "title": track.title,
+        "source": track.source,
+        "genre": track.top_genre,
+        "duration": round(track.duration, 2),
+        "sha256": track.sha256,
+        "added_at": round(track.added_at, 3),
+    }
+
+
+def _library(args: argparse.Namespace) -> int:
+    try:
+        library = _open_library(args)
+    except EngineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    with library:
+        if args.action == "list":
+            return _library_list(library, args)
+        if args.action == "delete":
+            return _library_delete(library, args)
+        if args.action == "demo":
+            return _build_demo(library, corpus=True)
+        return _library_add(library, args)
+
+
+def _library_add(library: Library, args: argparse.Namespace) -> int:
+    from engine.similar import add_file, load_models
+
+    if not args.paths:
+        print("error: name the audio or MIDI files to add.", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    try:
+        models = load_models()
+    except EngineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    status = EXIT_OK
+    for path in tqdm(args.paths, desc="add", unit="file", disable=_quiet(args.paths)):
         try:
-            classifier = load_classifier()
+            added = add_file(library, path, models)
         except EngineError as err:
+            tqdm.write(f"{path}: {err}", file=sys.stderr)
+            status = EXIT_SOME_FAILED
+            continue
+        finally:
+            _print_notices(library)
+        track = added.track
+        if not added.new:
+            tqdm.write(
+                f"{path}: already in the library (track {track.track_id}, {track.title!r})",
+                file=sys.stderr,
+            )
+        elif args.json:
+            tqdm.write(json.dumps({"file": path, **_track_record(track)}))
+        else:
+            tqdm.write(f"added {track.track_id}: {track.title} ({track.top_genre}) from {path}")
+        sys.stdout.flush()  # a line printed is a track stored: never left in a buffer
+    return status
+
+
+def _library_list(library: Library, args: argparse.Namespace) -> int:
+    tracks = library.tracks(args.title)
+    if args.json:
+        print(json.dumps({"tracks": [_track_record(t) for t in tracks]}))
+    else:
+        for track in tracks:
+            print(f"{track.track_id}\t{track.title}\t{track.top_genre}\t{track.source}")
+    return EXIT_OK
+
+
+def _library_delete(library: Library, args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    for raw in args.paths:
+        if not raw.isdigit() or not library.delete_track(int(raw)):
+            print(f"{raw}: there is no track with this id (see `library list`).", file=sys.stderr)
+            status = EXIT_SOME_FAILED
+            continue
+        print(f"deleted {raw}")
+    _print_notices(library)
+    return status
+
+
+def _search(args: argparse.Namespace) -> int:
+    from engine.compare import load_music
+    from engine.similar import load_models, query_segments, search
+
+    try:
+        library = _open_library(args)
+        models = load_models()
+    except EngineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    with library:
+        try:
+            clip = load_music(args.file)
+        except EngineError as err:
+            print(f"{args.file}: {err}", file=sys.stderr)
+            return EXIT_SOME_FAILED
+        try:
+            matches = search(library, query_segments(clip, models), k=args.k, genre=args.genre)
+        except EngineError as err:
+            _print_notices(library)
             print(f"error: {err}", file=sys.stderr)
-            return EXIT_UNAVAILABLE
-
-        def analyse_clip(clip: Clip) -> tuple[dict[str, float], dict[str, float]]:
-            analysis = analyse(clip, classifier)
-            return moods_from(analysis).tags, genres_from(analysis).genres
-
-        bar = tqdm(total=100, desc="demo", unit="%", disable=not sys.stderr.isatty())
-
-        def progress(fraction: float, _text: str) -> None:
-            bar.update(round(fraction * 100) - bar.n)
-
-        summary = build_demo(library, analyse_clip, progress=progress)
-        bar.close()
-        print(json.dumps(summary))
-        return EXIT_OK
+            return EXIT_SOME_FAILED
+        notices = library.take_notices()
+    for notice in notices:
+        print(f"warning: {notice}", file=sys.stderr)
+    results = [
+        {
+            "track_id": m.track.track_id,
+            "title": m.track.title,
+            "score": round(m.score, 4),
+            "genre": m.track.top_genre,
+            "source": m.track.source,
+        }
+        for m in matches
+    ]
+    if args.json:
+        print(json.dumps({"query": args.file, "results": results, "warnings": notices}))
+    else:
+        for rank, result in enumerate(results, 1):
+            print(f"{rank}. {result['title']} ({result['genre']}, score {result['score']:.3f})")
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per capability."""
+    from engine.genre import GENRES
+
     parser = argparse.ArgumentParser(
         prog="python -m engine", description="Music Studio from the command line."
     )
@@ -401,6 +538,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     community.add_argument("--library", default=None, metavar="DIR", help=library_help)
     community.set_defaults(run=_community)
+
+    library = commands.add_parser(
+        "library",
+        help="the studio library: add audio or MIDI files, list, delete, or build the demo",
+        description="add PATH...: add audio or MIDI files (MIDI is rendered), one line per "
+        "added track; list: the tracks; delete ID...: remove tracks; demo: add the demo "
+        "library (about 320 rendered pieces, several minutes).",
+    )
+    library.add_argument("action", choices=["add", "list", "delete", "demo"])
+    library.add_argument("paths", nargs="*", metavar="PATH", help="files to add, ids to delete")
+    library.add_argument("--library", default=None, metavar="DIR", help=library_help)
+    library.add_argument("--title", default="", help="list: only titles containing this")
+    library.add_argument("--json", action="store_true", help="print JSON")
+    library.set_defaults(run=_library)
+
+    search = commands.add_parser("search", help="find the library tracks that sound like a file")
+    search.add_argument("file", metavar="FILE", help="audio or a .mid file")
+    search.add_argument("--k", type=int, default=10, help="how many tracks (default 10)")
+    search.add_argument("--genre", default=None, choices=GENRES, help="only tracks of this genre")
+    search.add_argument("--library", default=None, metavar="DIR", help=library_help)
+    search.add_argument("--json", action="store_true", help="print one JSON object")
+    search.set_defaults(run=_search)
     return parser
 
 

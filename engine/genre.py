@@ -159,14 +159,20 @@ def patch_probabilities(
     return expit(logits["genre"]), embeddings
 
 
-def analyse(clip: Clip, classifier: GenreClassifier) -> ClipAnalysis:
+def analyse(
+    clip: Clip, classifier: GenreClassifier, *, hop_frames: int = PATCH_HOP_FRAMES
+) -> ClipAnalysis:
     """Run the encoder once over a clip: every head's outputs and the embedding, per patch.
 
     Args:
         clip: audio from engine.audio.load.
         classifier: from load_classifier.
+        hop_frames: encoder frames between patch starts (default: patches do not overlap;
+            similar-track search reads half-overlapping ones).
     """
-    patches, starts = encoder_patches(clip.samples, classifier.encoder.config)
+    patches, starts = encoder_patches(
+        clip.samples, classifier.encoder.config, hop_frames=hop_frames
+    )
     embeddings, logits = patch_logits(patches, classifier)
     return ClipAnalysis(
         duration=clip.duration,

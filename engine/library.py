@@ -11,22 +11,32 @@ is one transaction: an import that fails half way stores nothing of itself.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
+import re
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from engine.audio import Clip
-from engine.errors import EngineError
+from engine.errors import EngineError, IndexUnavailable
+from engine.files import fsync_folder, write_atomic
+
+if TYPE_CHECKING:
+    from engine.retrieval import Segments, TrackIndex
 
 HOME_ENV = "MUSIC_STUDIO_HOME"  # overrides the default studio data folder
 DEFAULT_HOME = Path("studio_data")  # relative to the working directory
 DATABASE_NAME = "library.sqlite"
 AUDIO_FOLDER = "audio"  # track audio, one Ogg Vorbis file per track, named by its sha256
+INDEX_FOLDER = "index"  # the search index files (engine.retrieval.TrackIndex.save)
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -47,6 +57,18 @@ CREATE TABLE IF NOT EXISTS segments (
     code        BLOB NOT NULL,          -- the 64-bit hash code, 8 bytes
     PRIMARY KEY (track_id, start)
 );
+-- The catalog's version: bumped by every change to the segments (triggers below). The search
+-- index files name the version they hold; any other version means they are out of date.
+CREATE TABLE IF NOT EXISTS catalog (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    catalog_id  TEXT NOT NULL,          -- random: another database never matches this index
+    version     INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO catalog VALUES (1, lower(hex(randomblob(8))), 0);
+CREATE TRIGGER IF NOT EXISTS segment_added AFTER INSERT ON segments
+BEGIN UPDATE catalog SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS segment_removed AFTER DELETE ON segments
+BEGIN UPDATE catalog SET version = version + 1; END;
 CREATE TABLE IF NOT EXISTS listeners (
     listener_id TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -146,11 +168,19 @@ def default_home() -> Path:
 
 
 class Library:
-    """The catalog database; open with `Library.open()`; usable as a context manager."""
+    """The catalog database; open with `Library.open()`; usable as a context manager.
+
+    It keeps the search index (home/index/) in step with the tracks' stored segments: updated
+    and saved after every add and delete, and rebuilt from the catalog when its files are
+    missing, damaged or out of date. What the person should know about that (a rebuild) is
+    collected in `notices`; callers show `take_notices()`.
+    """
 
     def __init__(self, connection: sqlite3.Connection, home: Path) -> None:
         self.connection = connection
         self.home = home
+        self.notices: list[str] = []  # for the person: e.g. "the search index was rebuilt"
+        self._index: TrackIndex | None = None  # loaded lazily; its stamp names its version
 
     @classmethod
     def open(cls, home: str | Path | None = None) -> Library:
@@ -190,6 +220,18 @@ class Library:
         with self.connection:
             yield self.connection
 
+    @contextmanager
+    def _exclusive(self) -> Iterator[sqlite3.Connection]:
+        """A transaction that holds the write lock from its start, so what it reads (the
+        catalog version) no other process changes before it commits."""
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.connection
+        except BaseException:
+            self.connection.rollback()
+            raise
+        self.connection.commit()
+
     # ----------------------------------------------------------------------------------
     # Tracks (the minimum the community needs; the library capability adds the rest)
 
@@ -202,16 +244,22 @@ class Library:
         duration: float,
         moods: dict[str, float] | None = None,
         genres: dict[str, float] | None = None,
+        segments: Segments | None = None,
     ) -> tuple[int, bool]:
-        """Add a track unless the same audio is there already.
+        """Add a track, with its search segments, unless the same audio is there already.
+
+        The track and its segments are stored in one transaction, then the search index is
+        brought in step (a failure there leaves a notice; the index is rebuilt when next used).
 
         Returns:
             (track_id, True when it was added now / False when it was there already)
         """
-        with self.transaction() as db:
+        with self._exclusive() as db:
+            before = self.catalog_stamp()
             row = db.execute("SELECT track_id FROM tracks WHERE sha256 = ?", (sha256,)).fetchone()
             if row:
                 return int(row[0]), False
+            first = db.execute("SELECT NOT EXISTS (SELECT 1 FROM segments)").fetchone()[0]
             cursor = db.execute(
                 "INSERT INTO tracks (title, source, sha256, duration, moods, genres, added_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -225,7 +273,32 @@ class Library:
                     time.time(),
                 ),
             )
-            return int(cursor.lastrowid), True
+            track_id = int(cursor.lastrowid)
+            if segments is not None:
+                db.executemany(
+                    "INSERT INTO segments (track_id, start, embedding, code) VALUES (?, ?, ?, ?)",
+                    [
+                        (
+                            track_id,
+                            float(start),
+                            np.asarray(embedding, dtype="<f4").tobytes(),
+                            np.asarray(code, dtype=np.uint8).tobytes(),
+                        )
+                        for start, embedding, code in zip(
+                            segments.starts, segments.embeddings, segments.codes, strict=True
+                        )
+                    ],
+                )
+            after = self.catalog_stamp()
+        if segments is not None:
+            self._index_changed(
+                before,
+                after,
+                lambda index: index.add(track_id, segments),
+                first=bool(first),
+                dim=segments.embeddings.shape[1],
+            )
+        return track_id, True
 
     def add_clip(
         self,
@@ -235,11 +308,12 @@ class Library:
         source: str,
         moods: dict[str, float] | None = None,
         genres: dict[str, float] | None = None,
+        segments: Segments | None = None,
     ) -> tuple[int, bool]:
-        """Store a clip's audio under the library folder and add it as a track.
+        """Store a clip's audio under the library folder and add it as a track (see add_track).
 
-        The file is written to a temporary name and renamed, so a crash never leaves half a
-        file under a track's name; the row is added after the file exists.
+        The file is written to a temporary name, synced and renamed, so a crash never leaves
+        half a file under a track's name; the row is added after the file exists.
 
         Returns:
             (track_id, True when it was added now / False when the same audio was there)
@@ -249,9 +323,9 @@ class Library:
         path = self.audio_path(clip.sha256)
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".partial")
-            sf.write(partial, clip.samples, clip.sample_rate, format="OGG", subtype="VORBIS")
-            partial.replace(path)
+            buffer = io.BytesIO()
+            sf.write(buffer, clip.samples, clip.sample_rate, format="OGG", subtype="VORBIS")
+            write_atomic(path, buffer.getbuffer())
         return self.add_track(
             title=title,
             source=source,
@@ -259,6 +333,7 @@ class Library:
             duration=clip.duration,
             moods=moods,
             genres=genres,
+            segments=segments,
         )
 
     def tracks(self, title: str = "") -> list[Track]:
@@ -282,19 +357,165 @@ class Library:
         track = self.track(track_id)
         if track is None:
             return False
-        with self.transaction() as db:
+        with self._exclusive() as db:
+            before = self.catalog_stamp()
             db.execute("DELETE FROM tracks WHERE track_id = ?", (track_id,))
+            after = self.catalog_stamp()
+        self._index_changed(before, after, lambda index: index.remove(track_id))
         self.audio_path(track.sha256).unlink(missing_ok=True)
         return True
 
-    def has_track(self, sha256: str) -> bool:
-        """True when a track with this content hash is in the library."""
-        query = "SELECT 1 FROM tracks WHERE sha256 = ?"
-        return self.connection.execute(query, (sha256,)).fetchone() is not None
+    def track_by_hash(self, sha256: str) -> Track | None:
+        """The track with this content hash, or None."""
+        row = self.connection.execute(
+            f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE sha256 = ?", (sha256,)
+        ).fetchone()
+        return _track(row) if row else None
 
     def audio_path(self, sha256: str) -> Path:
         """Where the audio of the track with this sha256 is (or would be) stored."""
         return self.home / AUDIO_FOLDER / f"{sha256}.ogg"
+
+    # ----------------------------------------------------------------------------------
+    # The search index
+
+    def catalog_stamp(self) -> str:
+        """The catalog's identity and version: what an index in step with it is stamped with."""
+        catalog_id, version = self.connection.execute(
+            "SELECT catalog_id, version FROM catalog"
+        ).fetchone()
+        return f"{catalog_id}:{version}"
+
+    def stored_segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every stored segment, by track then start.
+
+        Returns:
+            (track ids (n,) int64, embeddings (n, D) float32, codes (n, 8) uint8)
+        """
+        rows = self.connection.execute(
+            "SELECT track_id, embedding, code FROM segments ORDER BY track_id, start"
+        ).fetchall()
+        track_ids = np.array([row[0] for row in rows], dtype=np.int64)
+        embeddings = np.array([np.frombuffer(row[1], dtype="<f4") for row in rows], np.float32)
+        codes = np.array([np.frombuffer(row[2], dtype=np.uint8) for row in rows], np.uint8)
+        return track_ids, embeddings, codes
+
+    def track_segments(self, track_id: int) -> Segments | None:
+        """A track's stored segments (a query for the tracks like it), or None."""
+        from engine.retrieval import Segments
+
+        rows = self.connection.execute(
+            "SELECT start, embedding, code FROM segments WHERE track_id = ? ORDER BY start",
+            (track_id,),
+        ).fetchall()
+        if not rows:
+            return None
+        return Segments(
+            starts=np.array([row[0] for row in rows], dtype=np.float64),
+            embeddings=np.array([np.frombuffer(row[1], dtype="<f4") for row in rows], np.float32),
+            codes=np.array([np.frombuffer(row[2], dtype=np.uint8) for row in rows], np.uint8),
+        )
+
+    def search_index(self) -> TrackIndex | None:
+        """The search index in step with the catalog; None while no track has segments.
+
+        Kept in memory; when the catalog changed elsewhere (another process), it is read again
+        from home/index/, and when those files are missing, damaged or out of date it is rebuilt
+        from the stored segments and saved, with a notice.
+
+        Raises:
+            IndexUnavailable: when FAISS is not installed.
+        """
+        from engine.retrieval import TrackIndex
+
+        stamp = self.catalog_stamp()
+        if self._index is not None and self._index.stamp == stamp:
+            return self._index
+        folder = self.home / INDEX_FOLDER
+        problem = None
+        try:
+            index = TrackIndex.load(folder)
+        except IndexUnavailable as err:
+            index, problem = None, str(err)
+        if index is not None and index.stamp != stamp:
+            index, problem = None, f"The search index in {folder} is out of date."
+        if index is None:
+            track_ids, embeddings, codes = self.stored_segments()
+            if not len(track_ids):
+                self._index = None
+                return None
+            index = TrackIndex(track_ids, embeddings, codes)
+            index.stamp = stamp
+            problem = re.sub(r": rebuild (it|the index) from the library\.$", ".", problem)
+            self.notices.append(
+                f"{problem} It was rebuilt from the library's "
+                f"{len(np.unique(track_ids))} indexed tracks."
+            )
+            try:
+                self._save_index(index)
+            except OSError as err:
+                self.notices.append(f"The rebuilt search index could not be saved ({err}).")
+        self._index = index
+        return index
+
+    def take_notices(self) -> list[str]:
+        """The notices collected so far (emptied)."""
+        notices, self.notices = self.notices, []
+        return notices
+
+    def _save_index(self, index: TrackIndex) -> None:
+        folder = self.home / INDEX_FOLDER
+        index.save(folder, stamp=index.stamp)
+        fsync_folder(self.home)
+
+    def _saved_index(self, stamp: str) -> TrackIndex | None:
+        """The saved index when it holds catalog version `stamp`, else None (no notice)."""
+        from engine.retrieval import TrackIndex
+
+        try:
+            index = TrackIndex.load(self.home / INDEX_FOLDER)
+        except IndexUnavailable:
+            return None
+        return index if index.stamp == stamp else None
+
+    def _index_changed(
+        self,
+        before: str,
+        after: str,
+        change: Callable[[TrackIndex], object],
+        *,
+        first: bool = False,
+        dim: int = 0,
+    ) -> None:
+        """Bring the index from catalog version `before` to `after` by `change`, and save it.
+
+        Args:
+            first: the change adds the library's first segments (of `dim`-d embeddings): the
+                index starts empty, with no notice.
+        """
+        from engine.retrieval import TrackIndex
+
+        try:
+            if first:
+                index = TrackIndex.empty(dim)
+            elif self._index is not None and self._index.stamp == before:
+                index = self._index
+            else:
+                index = self._saved_index(before)
+            if index is None:
+                self._index = None
+                self.search_index()  # rebuilt at `after`: the change is in
+                return
+            change(index)
+            index.stamp = after
+            self._index = index
+            self._save_index(index)
+        except (IndexUnavailable, OSError) as err:
+            self._index = None
+            self.notices.append(
+                f"The search index could not be updated ({err}); it will be rebuilt from the "
+                "library when next searched."
+            )
 
     def track_moods(self) -> dict[int, dict[str, float]]:
         """The crowd mood probabilities of every track, by track id."""

@@ -25,8 +25,15 @@ import torch
 
 from engine.audio import Clip
 from engine.errors import IndexUnavailable, InvalidSettings, ModelUnavailable
-from engine.features import ENCODER_HOP, ENCODER_RATE
-from engine.genre import GenreClassifier, encoder_patches, patch_probabilities
+from engine.files import fsync_folder, write_atomic
+from engine.genre import (
+    PATCH_SECONDS,
+    ClipAnalysis,
+    GenreClassifier,
+    analyse,
+    encoder_patches,
+    patch_probabilities,
+)
 from engine.models.retrieval import RetrievalHead
 
 SEGMENT_SECONDS = 10.0  # length of one indexed segment; a query this long or shorter is one
@@ -153,20 +160,31 @@ def segments(clip: Clip, classifier: GenreClassifier, retriever: Retriever) -> S
     Raises:
         ModelUnavailable: when the search head was trained for another encoder's embeddings.
     """
-    config = classifier.encoder.config
-    if config.embedding_dim != retriever.head.config.input_dim:
+    return segments_from(search_analysis(clip, classifier), retriever)
+
+
+def search_analysis(clip: Clip, classifier: GenreClassifier) -> ClipAnalysis:
+    """The encoder pass search reads: half-overlapping patches (~1.5 s apart). Its genre and
+    mood views (engine.genre.genres_from, engine.mood.moods_from) serve the library too."""
+    return analyse(clip, classifier, hop_frames=classifier.encoder.config.patch_frames // 2)
+
+
+def segments_from(analysis: ClipAnalysis, retriever: Retriever) -> Segments:
+    """The segments of an analysis from `search_analysis` (no encoder runs again).
+
+    Raises:
+        ModelUnavailable: when the search head was trained for another encoder's embeddings.
+    """
+    dim = analysis.embeddings.shape[1]
+    if dim != retriever.head.config.input_dim:
         raise ModelUnavailable(
             f"The search model reads {retriever.head.config.input_dim}-d embeddings of "
-            f"{retriever.encoder}, but this encoder gives {config.embedding_dim}-d ones. "
+            f"{retriever.encoder}, but this encoder gives {dim}-d ones. "
             "Reinstall the studio's checkpoints or retrain the search model."
         )
-    patch_starts, patch_features = patch_embeddings(clip.samples, classifier)
-    starts = segment_starts(clip.duration)
+    starts = segment_starts(analysis.duration)
     features = pool_segments(
-        patch_features,
-        patch_starts,
-        starts,
-        patch_seconds=config.patch_frames * ENCODER_HOP / ENCODER_RATE,
+        analysis.embeddings, analysis.starts, starts, patch_seconds=PATCH_SECONDS
     )
     embeddings, codes = embed(features, retriever)
     return Segments(starts=starts, embeddings=embeddings, codes=codes)
@@ -219,6 +237,7 @@ class TrackIndex:
         self._codes = faiss.IndexBinaryFlat(HASH_BITS)
         self._lsh = faiss.IndexBinaryFlat(HASH_BITS)
         self._planes = lsh_planes(embeddings.shape[1])
+        self.stamp = ""  # what the index was built from (see save); "" when unknown
         self._append(track_ids, embeddings, codes)
 
     @classmethod
@@ -361,9 +380,15 @@ class TrackIndex:
         vectors = self._float.reconstruct_batch(ids.ravel()).reshape(*ids.shape, self.dim)
         return ids, np.einsum("mld,md->ml", vectors, embeddings)
 
-    def save(self, folder: Path) -> None:
+    def save(self, folder: Path, *, stamp: str = "") -> None:
         """Write the index to a folder, each file atomically (temp name, fsync, rename); the
-        file list with checksums is written last, so a crash never leaves a mixed index."""
+        file list with checksums is written last, so a crash never leaves a mixed index.
+
+        Args:
+            folder: where to write (created).
+            stamp: what the index was built from (the library's catalog version), read back
+                as `load(folder).stamp`.
+        """
         faiss = _faiss()
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -380,17 +405,18 @@ class TrackIndex:
             )
         )
         for name, blob in blobs.items():
-            _write_atomic(folder / name, memoryview(np.ascontiguousarray(blob)).cast("B"))
+            write_atomic(folder / name, memoryview(np.ascontiguousarray(blob)).cast("B"))
         meta = {
             "version": INDEX_VERSION,
             "segments": len(self),
             "dim": self.dim,
             "bits": HASH_BITS,
             "lsh_seed": LSH_SEED,
+            "stamp": stamp,
             "sha256": {name: hashlib.sha256(blob).hexdigest() for name, blob in blobs.items()},
         }
-        _write_atomic(folder / _META, json.dumps(meta, indent=1).encode())
-        _fsync_folder(folder)
+        write_atomic(folder / _META, json.dumps(meta, indent=1).encode())
+        fsync_folder(folder)
 
     @classmethod
     def load(cls, folder: Path) -> TrackIndex:
@@ -421,6 +447,7 @@ class TrackIndex:
             index._float = faiss.deserialize_index(_bytes(blobs["embeddings.faiss"]))
             index._lsh = faiss.deserialize_index_binary(_bytes(blobs["lsh.faiss"]))
             index._track_ids = np.frombuffer(blobs["track_ids.bin"], dtype="<i8").astype(np.int64)
+            index.stamp = str(meta.get("stamp", ""))
         except FileNotFoundError as err:
             raise IndexUnavailable(
                 f"The search index in {folder} is missing {Path(err.filename).name}: rebuild it "
@@ -462,25 +489,3 @@ def _track_scores(tracks: np.ndarray, similarity: np.ndarray) -> tuple[np.ndarra
 
 def _bytes(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.uint8)
-
-
-def _write_atomic(path: Path, data: bytes | memoryview) -> None:
-    """Write to a temporary name beside `path`, fsync it, then rename over `path`."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the renames durable (POSIX; a no-op where folders cannot be opened)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -16,8 +16,10 @@ from engine import synth
 from engine.errors import RenderingUnavailable
 from engine.genre import GENRES
 from engine.models.encoder import EncoderConfig, StudioEncoder
+from engine.models.retrieval import RetrievalConfig, RetrievalHead
 
 ROOT = Path(__file__).resolve().parents[1]
+TINY_HEAD_DIM = 8  # embedding size of save_tiny_head's search head
 
 
 def run_engine(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -78,4 +80,12 @@ def save_tiny_encoder(path: Path) -> Path:
     StudioEncoder(EncoderConfig(trunk="cnn", cnn_width=4, embedding_dim=16)).save(
         path, labels={"genre": list(GENRES)}, metrics={}
     )
+    return path
+
+
+def save_tiny_head(path: Path, *, input_dim: int = 16) -> Path:
+    """A tiny randomly initialised search head for the tiny encoder's 16-d embeddings."""
+    torch.manual_seed(0)
+    config = RetrievalConfig(input_dim=input_dim, hidden_dim=12, embedding_dim=TINY_HEAD_DIM)
+    RetrievalHead(config).save(path, encoder="tiny.pt", metrics={"note": "test"})
     return path

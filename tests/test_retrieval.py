@@ -13,7 +13,6 @@ from engine import retrieval
 from engine.audio import SAMPLE_RATE, from_array
 from engine.errors import IndexUnavailable, InvalidSettings, ModelUnavailable
 from engine.genre import load_classifier
-from engine.models.retrieval import RetrievalConfig, RetrievalHead
 from engine.retrieval import (
     CODE_BYTES,
     SEGMENT_HOP_SECONDS,
@@ -28,17 +27,8 @@ from engine.retrieval import (
 )
 from engine.train.augment import NOISE_SNR_DB, alter
 from engine.train.retrieval import nt_xent, supervised_contrastive
-from tests.helpers import save_tiny_encoder
-
-DIM = 8
-
-
-def save_tiny_head(path: Path, *, input_dim: int = 16) -> Path:
-    """A tiny randomly initialised search head for the tiny encoder's 16-d embeddings."""
-    torch.manual_seed(0)
-    config = RetrievalConfig(input_dim=input_dim, hidden_dim=12, embedding_dim=DIM)
-    RetrievalHead(config).save(path, encoder="tiny.pt", metrics={"note": "test"})
-    return path
+from tests.helpers import TINY_HEAD_DIM as DIM
+from tests.helpers import save_tiny_encoder, save_tiny_head
 
 
 @pytest.fixture(scope="module")

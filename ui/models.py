@@ -22,10 +22,11 @@ if TYPE_CHECKING:
 
     from engine.compare import Comparison, SetComparison
     from engine.generate import GenerationResult, GenerationSettings, Generator
-    from engine.genre import GenreClassifier, GenrePrediction
+    from engine.genre import ClipAnalysis, GenreClassifier, GenrePrediction
     from engine.library import Library
     from engine.listeners import Calibration
     from engine.mood import MoodPrediction
+    from engine.similar import SearchModels, TrackDescription
 
 # Torch modules are shared across sessions (Streamlit runs each session in its own thread):
 # one forward pass at a time keeps memory bounded and the modules' state untouched.
@@ -185,10 +186,19 @@ def classify_bytes(data: bytes, name: str) -> GenrePrediction:
 def _classify(sha256: str, name: str, _data: bytes) -> GenrePrediction:
     from engine import genre
 
+    return genre.genres_from(_analysis(sha256, name, _data))
+
+
+@st.cache_data(show_spinner=False, max_entries=CACHED_RESULTS)
+def _analysis(sha256: str, name: str, _data: bytes) -> ClipAnalysis:
+    """The one encoder pass over a clip whose genre and mood views Classify, Mood and Similar
+    show (engine.genre.analyse)."""
+    from engine import genre
+
     clip = load_clip(_data, name)
     classifier = genre_classifier()
     with MODEL_LOCK:
-        return genre.classify(clip, classifier)
+        return genre.analyse(clip, classifier)
 
 
 @dataclass(frozen=True)
@@ -290,17 +300,43 @@ def moods_bytes(data: bytes, name: str) -> MoodPrediction:
 def _moods(sha256: str, name: str, _data: bytes) -> MoodPrediction:
     from engine import mood
 
-    clip = load_clip(_data, name)
-    classifier = genre_classifier()
+    return mood.moods_from(_analysis(sha256, name, _data))
+
+
+@st.cache_resource(show_spinner="Loading the search model…")
+def search_models() -> SearchModels:
+    """The encoder and the search head, loaded once per server.
+
+    Raises:
+        ModelUnavailable: when checkpoints/genre.pt or checkpoints/retrieval.pt is missing.
+    """
+    from engine.retrieval import load_retriever
+    from engine.similar import SearchModels
+
+    return SearchModels(classifier=genre_classifier(), retriever=load_retriever())
+
+
+def describe_for_library(clip: audio.Clip) -> TrackDescription:
+    """What the library stores about a clip (genres, moods, search segments): one pass."""
+    from engine.similar import describe
+
+    models = search_models()
     with MODEL_LOCK:
-        return mood.predict_moods(clip, classifier)
+        return describe(clip, models)
 
 
-def analyse_for_library(clip: audio.Clip) -> tuple[dict[str, float], dict[str, float]]:
-    """A clip's crowd moods and genres, as the library stores them."""
-    from engine import genre, mood
+def describe_bytes(data: bytes, name: str) -> TrackDescription:
+    """A clip's library description (audio or MIDI bytes); cached by the sha256 of `data`.
 
-    classifier = genre_classifier()
-    with MODEL_LOCK:
-        analysis = genre.analyse(clip, classifier)  # one encoder pass for both
-    return mood.moods_from(analysis).tags, genre.genres_from(analysis).genres
+    Its segments are the clip's query for similar tracks.
+
+    Raises:
+        InvalidAudio, InvalidMidi, RenderingUnavailable: for unusable input.
+        ModelUnavailable: when a model is missing.
+    """
+    return _description(sha256_of(data), name, data)
+
+
+@st.cache_data(show_spinner=False, max_entries=CACHED_RESULTS)
+def _description(sha256: str, name: str, _data: bytes) -> TrackDescription:
+    return describe_for_library(load_music(_data, name))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -12,6 +13,9 @@ from streamlit.testing.v1 import AppTest
 from engine.genre import GENRES, GenrePrediction, GenreSegment
 from engine.mood import MoodPrediction
 from ui.generation import GeneratedTrack
+
+if TYPE_CHECKING:
+    from engine.similar import TrackDescription
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "streamlit_app.py"
@@ -147,3 +151,22 @@ def stub_moods(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[tuple[byte
         return calls
 
     return install
+
+
+def fake_description(seed: int = 0, *, genre: str = "classical") -> TrackDescription:
+    """A TrackDescription as the library stores it: random unit segments, `genre` on top."""
+    from engine.retrieval import CODE_BYTES, Segments
+    from engine.similar import TrackDescription
+
+    rng = np.random.default_rng(seed)
+    embeddings = rng.standard_normal((3, 128)).astype(np.float32)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    return TrackDescription(
+        genres={g: (0.9 if g == genre else 0.05) for g in GENRES},
+        moods={"joy": 0.7, "calm": 0.4},
+        segments=Segments(
+            starts=np.arange(3) * 3.0,
+            embeddings=embeddings,
+            codes=rng.integers(0, 256, (3, CODE_BYTES), dtype=np.uint8),
+        ),
+    )

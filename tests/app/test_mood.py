@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from engine.errors import ModelUnavailable
 from engine.library import Library
 from engine.mood import MOOD_TAGS
-from tests.app.conftest import fake_moods
+from tests.app.conftest import fake_description, fake_moods
 
 PAGE = "app_pages/mood.py"
 
@@ -139,10 +140,11 @@ def test_setting_up_the_demo_community(app, studio_home, stub_moods, monkeypatch
     stub_moods()
     pieces = demo.demo_pieces()[:3]  # the bundled examples: no rendering needed
     monkeypatch.setattr(demo, "demo_pieces", lambda: pieces)
+    description = fake_description()
     monkeypatch.setattr(
         models,
-        "analyse_for_library",
-        lambda clip: ({t: 0.3 for t in MOOD_TAGS}, {"classical": 0.9}),
+        "describe_for_library",
+        lambda clip: replace(description, moods={t: 0.3 for t in MOOD_TAGS}),
     )
     app.run()
     app.switch_page(PAGE).run()

@@ -1,0 +1,205 @@
+"""Similar-track search over the library: add music once, find the tracks that sound like a clip.
+
+A piece is analysed by one encoder pass (engine.retrieval.search_analysis) that gives what the
+library stores about it: genre and mood probabilities and its search segments.
+
+    models = load_models()
+    added = add_file(library, "song.mp3", models)          # audio or MIDI
+    matches = search(library, query_segments(clip, models), k=10, genre="jazz")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.audio import Clip
+from engine.errors import EngineError, InvalidSettings, MissingFile, ModelUnavailable
+from engine.genre import ClipAnalysis, GenreClassifier, genres_from
+from engine.library import Library, Track
+from engine.retrieval import Retriever, Segments, search_analysis, segments_from
+
+
+class EmptyLibrary(EngineError):
+    """The library holds no searchable track yet."""
+
+
+@dataclass(frozen=True)
+class SearchModels:
+    """The models that analyse music for the library."""
+
+    classifier: GenreClassifier  # the studio encoder with its genre and mood heads
+    retriever: Retriever  # the search head over the encoder's embeddings
+
+
+@dataclass(frozen=True)
+class TrackDescription:
+    """What the library stores about a piece."""
+
+    genres: dict[str, float]  # genre probabilities
+    moods: dict[str, float]  # crowd mood probabilities ({} when the model has no mood heads)
+    segments: Segments  # search embeddings and hash codes of its overlapping segments
+
+
+@dataclass(frozen=True)
+class Added:
+    """The outcome of adding a piece."""
+
+    track: Track  # the track as stored (the earlier one when `new` is False)
+    new: bool  # False: the same audio was in the library already, nothing was added
+
+
+@dataclass(frozen=True)
+class Match:
+    """A library track that sounds like the query."""
+
+    track: Track
+    score: float  # similarity, higher is closer (cosine of the best segments, <= 1)
+
+
+def load_models() -> SearchModels:
+    """Load the encoder and the search head (see engine.genre and engine.retrieval).
+
+    Raises:
+        ModelUnavailable: when a checkpoint is missing or unreadable.
+    """
+    from engine.genre import load_classifier
+    from engine.retrieval import load_retriever
+
+    return SearchModels(classifier=load_classifier(), retriever=load_retriever())
+
+
+def description_of(analysis: ClipAnalysis, retriever: Retriever) -> TrackDescription:
+    """The description of a piece from its search analysis (no encoder runs again)."""
+    from engine.mood import moods_from
+
+    try:
+        moods = moods_from(analysis).tags
+    except ModelUnavailable:
+        moods = {}
+    return TrackDescription(
+        genres=genres_from(analysis).genres,
+        moods=moods,
+        segments=segments_from(analysis, retriever),
+    )
+
+
+def describe(clip: Clip, models: SearchModels) -> TrackDescription:
+    """Analyse a clip for the library: one encoder pass."""
+    return description_of(search_analysis(clip, models.classifier), models.retriever)
+
+
+def query_segments(clip: Clip, models: SearchModels) -> Segments:
+    """A clip's search segments, to look for the tracks like it."""
+    return segments_from(search_analysis(clip, models.classifier), models.retriever)
+
+
+def add_clip(
+    library: Library,
+    clip: Clip,
+    *,
+    title: str,
+    source: str,
+    description: TrackDescription | None = None,
+    models: SearchModels | None = None,
+) -> Added:
+    """Add a clip to the library with its description; nothing twice (by content hash).
+
+    Args:
+        library: where to add it.
+        clip: its audio (stored as Ogg Vorbis under the library folder).
+        title: shown in the library.
+        source: where it came from: a path, "generated", "recording" ...
+        description: from `describe`; computed with `models` when None.
+        models: needed when `description` is None.
+    """
+    existing = library.track_by_hash(clip.sha256)
+    if existing is not None:
+        return Added(existing, new=False)
+    if description is None:
+        assert models is not None, "add_clip needs a description or the models to make one"
+        description = describe(clip, models)
+    track_id, new = library.add_clip(
+        clip,
+        title=title,
+        source=source,
+        moods=description.moods,
+        genres=description.genres,
+        segments=description.segments,
+    )
+    track = library.track(track_id)
+    assert track is not None  # just committed
+    return Added(track, new=new)
+
+
+def add_file(library: Library, path: str | Path, models: SearchModels) -> Added:
+    """Add an audio or MIDI file (MIDI is rendered), titled by its name, its path as source.
+
+    A file whose bytes are in the library already is neither decoded nor analysed again.
+
+    Raises:
+        InvalidAudio, InvalidMidi, RenderingUnavailable: when it cannot be read or rendered.
+    """
+    from engine.compare import load_music
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFile(f"There is no file called {path.name} there; check the path.")
+    data = path.read_bytes()
+    existing = library.track_by_hash(hashlib.sha256(data).hexdigest())
+    if existing is not None:
+        return Added(existing, new=False)
+    clip = load_music(data, name=path.name)
+    return add_clip(
+        library, clip, title=title_of(path), source=os.path.abspath(path), models=models
+    )
+
+
+def title_of(path: str | Path) -> str:
+    """A track title from a file name: "bach_chorale-01.wav" -> "bach chorale 01"."""
+    stem = Path(path).stem.replace("_", " ").replace("-", " ")
+    return " ".join(stem.split()) or Path(path).name
+
+
+def search(
+    library: Library,
+    query: Segments,
+    *,
+    k: int = 10,
+    genre: str | None = None,
+    exclude: int | None = None,
+) -> list[Match]:
+    """The k library tracks that sound most like a query, best first.
+
+    Args:
+        library: where to look.
+        query: from `query_segments`.
+        k: how many tracks.
+        genre: only tracks whose most likely genre this is.
+        exclude: a track to leave out (the query itself, when it is a library track).
+
+    Raises:
+        EmptyLibrary: when no track of the library can be searched yet.
+        InvalidSettings: for k < 1.
+        IndexUnavailable: when FAISS is missing or the query comes from another search model.
+    """
+    if k < 1:
+        raise InvalidSettings(f"k = {k}: ask for at least one track.")
+    index = library.search_index()
+    if index is None or not len(index):
+        raise EmptyLibrary(
+            f"The library in {library.home} has no tracks to search yet: add some (the Library "
+            "page, or `python -m engine library add FILE...`) or build the demo library "
+            "(`python -m engine library demo`)."
+        )
+    tracks = {track.track_id: track for track in library.tracks()}
+    wanted = {
+        track_id
+        for track_id, track in tracks.items()
+        if track_id != exclude and (genre is None or track.top_genre == genre)
+    }
+    fetch = k + (exclude is not None) if genre is None else len(tracks)
+    ranked = index.search(query, max(1, min(fetch, len(tracks))))
+    return [Match(tracks[t], score) for t, score in ranked if t in wanted][:k]

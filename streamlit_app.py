@@ -26,6 +26,8 @@ page = st.navigation(
         st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
         st.Page("app_pages/classify.py", title="Classify", icon=":material/category:"),
         st.Page("app_pages/mood.py", title="Mood", icon=":material/mood:"),
+        st.Page("app_pages/similar.py", title="Similar", icon=":material/travel_explore:"),
+        st.Page("app_pages/library.py", title="Library", icon=":material/library_music:"),
     ]
 )
 clip_sidebar()

@@ -11,6 +11,7 @@ from ui import charts, models
 from ui.clip import set_current_clip
 from ui.errors import show_error
 from ui.generation import choose_track, generated_tracks, keep_generation, take_request
+from ui.library import add_piece, added_toast
 
 FRESH, HELDOUT, UPLOADED = "Start fresh", "Continue a real piece", "Continue my MIDI file"
 STYLE_INSTRUMENTS = "The style's own"
@@ -165,3 +166,11 @@ for index, (tab, track) in enumerate(zip(tabs, tracks, strict=True)):
         ):
             set_current_clip(track.wav, f"{track.file_stem}.wav", source="generated")
             st.switch_page("app_pages/classify.py")
+        if track.wav is not None and row.button(
+            "Add to library", icon=":material/library_add:", key=f"library_{index}"
+        ):
+            added = add_piece(
+                track.wav, f"{track.file_stem}.wav", title=track.title, source="generated"
+            )
+            if added is not None:
+                added_toast(added)

@@ -10,14 +10,6 @@ from ui.errors import show_error
 from ui.generation import keep_generation, request_generation
 from ui.machine import rendering_problem
 
-COMING = (  # capabilities of later milestones: (title, what it will do)
-    (
-        ":material/travel_explore: Similar",
-        "Find the tracks in your library that sound most like a clip.",
-    ),
-    (":material/library_music: Library", "Your collection, added once and searchable by sound."),
-)
-
 st.title("Music Studio")
 st.markdown(
     "Make music by genre, set it beside real music, and find out what a recording is: "
@@ -97,11 +89,35 @@ with bottom_row[0].container(border=True, height="stretch"):
         st.switch_page("app_pages/mood.py")
     st.page_link("app_pages/mood.py", label="Or bring your own clip", icon=":material/upload_file:")
 
-for column, (title, text) in zip(bottom_row[1:], COMING, strict=True):
-    with column.container(border=True, height="stretch"):
-        st.subheader(title)
-        st.markdown(text)
-        st.badge("coming", icon=":material/schedule:", color="gray")
+with bottom_row[1].container(border=True, height="stretch"):
+    st.subheader(":material/travel_explore: Similar")
+    st.markdown(
+        "Find the tracks in your library that sound most like a clip: an excerpt finds the "
+        "whole piece, and a tune finds its kin."
+    )
+    if st.button(
+        "Find tracks like an example",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=not examples,
+    ):
+        use_example(examples[min(1, len(examples) - 1)])
+        st.switch_page("app_pages/similar.py")
+    st.page_link(
+        "app_pages/similar.py", label="Or search with your own clip", icon=":material/upload_file:"
+    )
+
+with bottom_row[2].container(border=True, height="stretch"):
+    st.subheader(":material/library_music: Library")
+    st.markdown(
+        "Your collection, analysed once and searchable by sound: add files, find them by "
+        "title, play or delete them. A demo library can be built from installed music."
+    )
+    if st.button("Open the library", type="primary", icon=":material/play_arrow:"):
+        st.switch_page("app_pages/library.py")
+    st.page_link(
+        "app_pages/library.py", label="Or add your own music", icon=":material/library_add:"
+    )
 
 problem = rendering_problem()
 if problem:

@@ -146,3 +146,22 @@ def test_classify_it_makes_the_piece_the_current_clip(generate_page, stub_classi
     clip = generate_page.session_state["current_clip"]
     assert clip.name == "pop-seed5.wav" and clip.source == "generated"
     assert calls and calls[0][1] == "pop-seed5.wav"
+
+
+def test_add_to_library_stores_the_piece_once(generate_page, studio_home, monkeypatch) -> None:
+    from engine.library import Library
+    from tests.app.conftest import fake_description, generated_track
+    from ui import models
+
+    monkeypatch.setattr(models, "describe_bytes", lambda data, name: fake_description(2))
+    generate_page.session_state["generated_pieces"] = (generated_track("folk", seed=4),)
+    generate_page.run()
+
+    generate_page.button(key="library_0").click().run()
+    generate_page.button(key="library_0").click().run()
+
+    assert not generate_page.exception and not generate_page.error
+    assert "Already in the library" in generate_page.toast[0].value
+    with Library.open(studio_home) as library:
+        (track,) = library.tracks()
+    assert track.title == "folk, seed 4" and track.source == "generated"

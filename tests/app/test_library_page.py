@@ -1,0 +1,100 @@
+"""Library page: empty, browse and find by title, delete with confirmation, add uploads, and
+build the demo library, with the engine's model calls stubbed."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.library import Library
+from tests.app.conftest import fake_description
+from tests.app.test_similar_page import fill_library
+from tests.conftest import encode_audio
+
+PAGE = "app_pages/library.py"
+
+
+@pytest.fixture
+def library_page(app):
+    app.run()
+    app.switch_page(PAGE).run()
+    return app
+
+
+def titles(home) -> list[str]:
+    with Library.open(home) as library:
+        return [t.title for t in library.tracks()]
+
+
+def test_an_empty_library(library_page) -> None:
+    assert not library_page.exception
+    assert library_page.title[0].value == "Library"
+    assert library_page.button(key="library_demo").label == "Build the demo library"
+    assert "no tracks yet" in library_page.info[0].value
+
+
+def test_browse_find_by_title_and_play(library_page, studio_home) -> None:
+    fill_library(studio_home)
+    library_page.run()
+
+    assert not library_page.exception and not library_page.error
+    assert len(library_page.dataframe[0].value) == 3
+    assert library_page.selectbox(key="library_track").options == [
+        "Track jazz",
+        "Track folk",
+        "Track classical",
+    ]
+    assert len(library_page.main.get("audio")) == 1
+
+    library_page.text_input(key="library_title").input("FOLK").run()
+    assert library_page.dataframe[0].value["title"].tolist() == ["Track folk"]
+
+    library_page.text_input(key="library_title").input("nothing like it").run()
+    assert "No track has that title" in library_page.info[0].value
+
+
+def test_delete_asks_first(library_page, studio_home) -> None:
+    fill_library(studio_home)
+    library_page.run()
+
+    library_page.button(key="delete").click().run()
+    assert "Delete “Track jazz”" in library_page.warning[0].value
+    library_page.button(key="cancel_delete").click().run()
+    assert titles(studio_home) == ["Track jazz", "Track folk", "Track classical"]
+
+    library_page.button(key="delete").click().run()
+    library_page.button(key="confirm_delete").click().run()
+    assert not library_page.exception
+    assert titles(studio_home) == ["Track folk", "Track classical"]
+    assert library_page.selectbox(key="library_track").options == ["Track folk", "Track classical"]
+
+
+def test_add_uploads(library_page, studio_home, monkeypatch, make_tone) -> None:
+    from ui import models
+
+    monkeypatch.setattr(models, "describe_bytes", lambda data, name: fake_description(3))
+    good = encode_audio(make_tone(seconds=1.0), 22_050, "wav")
+    library_page.file_uploader(key="library_uploads").set_value(
+        [("my_song.wav", good, "audio/wav"), ("broken.wav", b"RIFF nonsense", "audio/wav")]
+    ).run()
+    library_page.button(key="add_uploads").click().run()
+
+    assert not library_page.exception
+    assert "broken.wav" in library_page.error[0].value  # the bad file is named, the other kept
+    assert library_page.success[0].value == "1 added."
+    assert titles(studio_home) == ["my song"]
+
+
+def test_build_the_demo_library(library_page, studio_home, monkeypatch) -> None:
+    from engine import demo
+    from ui import models
+
+    bundled = demo.demo_pieces()[:2]  # bundled examples: audio, no rendering
+    monkeypatch.setattr(demo, "demo_pieces", lambda: bundled)
+    monkeypatch.setattr(demo, "CORPUS", ())
+    monkeypatch.setattr(models, "describe_for_library", lambda clip: fake_description(4))
+
+    library_page.button(key="library_demo").click().run()
+
+    assert not library_page.exception and not library_page.error
+    assert sorted(titles(studio_home)) == sorted(p.title for p in bundled)
+    assert not [b for b in library_page.button if b.key == "library_demo"]

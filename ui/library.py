@@ -1,0 +1,146 @@
+"""The studio library in the app: adding pieces, the demo library, track cards, notices."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from engine.errors import EngineError
+from ui import charts, models
+from ui.errors import show_error
+
+if TYPE_CHECKING:
+    from engine.library import Track
+    from engine.similar import Added, Match
+
+_QUERY_TRACK = "similar_query_track"  # session_state key: the library track Similar searches with
+TOP_MOODS = 3  # moods named on a track card
+
+
+def show_notices() -> None:
+    """Show what the library has to tell (e.g. its search index was rebuilt) as warnings."""
+    with models.LIBRARY_LOCK:
+        notices = models.library().take_notices()
+    for notice in notices:
+        st.warning(notice, icon=":material/build:")
+
+
+def searchable_tracks() -> int:
+    """How many tracks the library can search (those with stored segments)."""
+    with models.LIBRARY_LOCK:
+        index = models.library().search_index()
+    show_notices()
+    return 0 if index is None else len(set(index.track_ids.tolist()))
+
+
+def add_piece(data: bytes, name: str, *, title: str, source: str) -> Added | None:
+    """Add audio or MIDI bytes to the library (analysed once, cached); None on a user error,
+    which is shown."""
+    from engine import similar
+
+    try:
+        clip = models.load_music(data, name)
+        description = models.describe_bytes(data, name)
+        with models.LIBRARY_LOCK:
+            added = similar.add_clip(
+                models.library(), clip, title=title, source=source, description=description
+            )
+    except EngineError as error:
+        show_error(error)
+        return None
+    show_notices()
+    return added
+
+
+def added_toast(added: Added) -> None:
+    """Say what adding did: added, or already there."""
+    if added.new:
+        st.toast(f"Added “{added.track.title}” to the library.", icon=":material/library_add:")
+    else:
+        st.toast(
+            f"Already in the library as “{added.track.title}”.", icon=":material/library_music:"
+        )
+
+
+def demo_offer(*, key: str) -> None:
+    """Offer to build the demo library (a few hundred pieces) with a progress bar."""
+    from engine.demo import CORPUS, build_demo, demo_pieces
+
+    count = len(demo_pieces()) + sum(c.pieces for c in CORPUS)
+    with st.container(border=True):
+        st.markdown(
+            f"**The library is empty.** The studio can build a demo library of about {count} "
+            "pieces from what is installed here: Bach chorales, Palestrina, Monteverdi, "
+            "trecento songs, German, Chinese and Irish folk tunes rendered from music21's "
+            "corpus, plus the bundled and held-out pieces. It takes several minutes on a small "
+            "machine (each piece is rendered and analysed); what is added stays if you leave."
+        )
+        if not st.button("Build the demo library", icon=":material/library_add:", key=key):
+            return
+    bar = st.progress(0.0, text="Building the demo library…")
+    try:
+        with models.LIBRARY_LOCK:
+            summary = build_demo(
+                models.library(),
+                models.describe_for_library,
+                corpus=True,
+                progress=lambda fraction, text: bar.progress(min(fraction, 1.0), text=text),
+            )
+    except EngineError as error:
+        bar.empty()
+        show_error(error)
+        return
+    bar.empty()
+    show_notices()
+    st.toast(f"{summary['tracks']} pieces added to the library.", icon=":material/library_add:")
+    st.rerun()
+
+
+def track_audio(track: Track) -> bytes | None:
+    """The stored audio of a track, or None when its file is gone."""
+    with models.LIBRARY_LOCK:
+        path = models.library().audio_path(track.sha256)
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def track_card(track: Track, *, match: Match | None = None) -> None:
+    """A track in a bordered box: title, score, genre, moods, source and a player."""
+    with st.container(border=True):
+        head = st.container(horizontal=True, vertical_alignment="center")
+        head.markdown(f"**{track.title}**")
+        if match is not None:
+            head.badge(f"score {match.score:.2f}", color="blue", icon=":material/equalizer:")
+        if track.top_genre:
+            head.badge(charts.genre_label(track.top_genre), color="violet")
+        moods = sorted(track.moods, key=lambda m: -track.moods[m])[:TOP_MOODS]
+        minutes, seconds = divmod(int(track.duration), 60)
+        st.caption(
+            f"{minutes}:{seconds:02d}"
+            + (f" · moods: {', '.join(moods)}" if moods else "")
+            + f" · {track.source}"
+        )
+        audio = track_audio(track)
+        if audio is None:
+            st.caption("Its audio file is missing from the library folder.")
+        else:
+            st.audio(audio, format="audio/ogg")
+
+
+def search_with_track(track_id: int) -> None:
+    """Make a library track the Similar page's query (and open it)."""
+    st.session_state[_QUERY_TRACK] = track_id
+    st.switch_page("app_pages/similar.py")
+
+
+def query_track() -> int | None:
+    """The library track chosen as Similar's query, if any."""
+    return st.session_state.get(_QUERY_TRACK)
+
+
+def forget_query_track() -> None:
+    """Search with a clip again instead of a library track."""
+    st.session_state.pop(_QUERY_TRACK, None)

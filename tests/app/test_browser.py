@@ -6,6 +6,7 @@ Playwright in the system's headless Chromium.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -209,3 +210,33 @@ def test_tag_moods_for_a_listener_and_answer(
     page.get_by_role("button", name="Yes").first.click()
     expect(page.get_by_text("· yes")).to_be_visible(timeout=30_000)
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def test_find_similar_tracks_and_add_the_query(
+    app_url: str, page, studio_folder: Path, wav_bytes: bytes
+) -> None:
+    from playwright.sync_api import expect
+
+    from tests.helpers import run_engine
+
+    examples = sorted(str(p) for p in (ROOT / "examples").glob("*.ogg"))
+    added = run_engine("library", "add", *examples, "--library", str(studio_folder))
+    assert added.returncode == 0, added.stderr
+
+    page.goto(f"{app_url}/similar")
+    expect(page.get_by_role("heading", name="Similar")).to_be_visible(timeout=30_000)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        {"name": "tone.wav", "mimeType": "audio/wav", "buffer": wav_bytes}
+    )
+    heading = page.get_by_role("heading", name=f"The {len(examples)} closest tracks")
+    expect(heading).to_be_visible(timeout=ANALYSIS_MS)
+    main = page.locator('[data-testid="stMain"]')
+    expect(main.locator('[data-testid="stAudio"]')).to_have_count(1 + len(examples))
+    expect(main).to_contain_text("score")
+    expect(main).to_contain_text("sounds like")
+
+    page.get_by_role("button", name="Add to library").click()
+    expect(page.get_by_text("Added “tone” to the library.")).to_be_visible(timeout=ANALYSIS_MS)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    listed = run_engine("library", "list", "--library", str(studio_folder), "--json")
+    assert "tone" in [t["title"] for t in json.loads(listed.stdout)["tracks"]]

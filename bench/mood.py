@@ -11,6 +11,9 @@ Per-listener MAP = the mean over held-out tracks of the average precision of the
 ranked by the prediction; the figures average it over listeners.
 
     python -m bench.mood [--data ../shared/data] [--out bench/results/mood.json]
+
+Choices (the calibration prior) are made with `--selection`: it splits the calibration half
+again and measures on its second part, so the held-out tracks play no part in them.
 """
 
 from __future__ import annotations
@@ -66,9 +69,10 @@ def predict(
     examples: listeners.ListenerExamples,
     types: listeners.ListenerTypes,
     answers: Sequence[listeners.Answer],
+    prior: float = listeners.PRIOR,
 ) -> np.ndarray:
     """One listener's probabilities for rows of crowd probabilities (tracks, tags)."""
-    own = examples.fit()
+    own = examples.fit(prior=prior)
     indexed = [(MOOD_TAGS.index(tag), accepted, p) for tag, accepted, p in answers]
     return np.stack([listeners.mixture_probabilities(row, own, types, indexed) for row in crowd])
 
@@ -82,6 +86,7 @@ def simulated_answers(
     tracks: Sequence[int],
     count: int,
     rng: np.random.Generator,
+    prior: float = listeners.PRIOR,
 ) -> list[listeners.Answer]:
     """`count` yes/no answers, one at a time, as the Mood page asks them.
 
@@ -91,7 +96,7 @@ def simulated_answers(
     answers: list[listeners.Answer] = []
     for _ in range(count):
         track = int(rng.choice(tracks))
-        current = predict(crowd[track][None], examples, types, answers)[0]
+        current = predict(crowd[track][None], examples, types, answers, prior)[0]
         tag = int(rng.choice(np.argsort(-current)[:OFFERED_TAGS]))
         heard = rng.random() < perceived(person, base[track])[tag]
         answers.append((MOOD_TAGS[tag], bool(heard), float(crowd[track, tag])))
@@ -119,8 +124,20 @@ def crowd_predictions(data_dir: Path, clip_ids: Sequence[str], cache: Path) -> n
     return np.array([stored[c] for c in clip_ids])
 
 
-def run(data_dir: Path, *, listeners_count: int, seed: int, cache: Path) -> dict:
-    """Simulate the community, then measure crowd, personalised and feedback MAPs."""
+def run(
+    data_dir: Path,
+    *,
+    listeners_count: int,
+    seed: int,
+    cache: Path,
+    prior: float = listeners.PRIOR,
+    selection: bool = False,
+) -> dict:
+    """Simulate the community, then measure crowd, personalised and feedback MAPs.
+
+    With `selection`, the calibration tracks are split again (seeded): calibration on the
+    first part, figures on the second; the held-out tracks are not used.
+    """
     from engine.train.mood_data import read_clips, read_tag_sets, tag_targets
 
     clips = [c for c in read_clips(data_dir) if c.split == "val"]
@@ -138,6 +155,8 @@ def run(data_dir: Path, *, listeners_count: int, seed: int, cache: Path) -> dict
             votes.setdefault(track, {}).setdefault(playlist.listener_id, set()).update(kept)
     rng = np.random.default_rng(seed)
     order = rng.permutation(tracks)
+    if selection:
+        order = rng.permutation(order[: len(order) // 2])
     calibration_tracks, heldout = sorted(order[: len(order) // 2]), sorted(order[len(order) // 2 :])
     graph = listeners.follow_graph(community.follows, [x.listener_id for x in community.listeners])
     crowd_by_track = {t: dict(zip(MOOD_TAGS, crowd[t], strict=True)) for t in tracks}
@@ -148,7 +167,7 @@ def run(data_dir: Path, *, listeners_count: int, seed: int, cache: Path) -> dict
         examples[person.listener_id] = listeners.community_examples(
             MOOD_TAGS, weights, votes, crowd_by_track, tracks=calibration_tracks
         )
-    calibrations = {k: e.fit() for k, e in examples.items()}
+    calibrations = {k: e.fit(prior=prior) for k, e in examples.items()}
 
     rows = []
     for person in tqdm(community.listeners, desc="listeners", unit="listener"):
@@ -165,9 +184,9 @@ def run(data_dir: Path, *, listeners_count: int, seed: int, cache: Path) -> dict
         for count in FEEDBACK_COUNTS:
             for name, start in (("feedback", mine), ("cold_start", mine.empty(len(MOOD_TAGS)))):
                 answers = simulated_answers(
-                    person, start, others, crowd, base, calibration_tracks, count, answer_rng
+                    person, start, others, crowd, base, calibration_tracks, count, answer_rng, prior
                 )
-                scores = predict(crowd[heldout], start, others, answers)
+                scores = predict(crowd[heldout], start, others, answers, prior)
                 row[f"{name}_{count}"] = listener_map(truth, scores)
         row["personalized"] = row["feedback_0"]
         rows.append(row)
@@ -190,6 +209,8 @@ def run(data_dir: Path, *, listeners_count: int, seed: int, cache: Path) -> dict
         "map_after_feedback": {str(n): mean(f"feedback_{n}") for n in FEEDBACK_COUNTS},
         "cold_start_map_after_feedback": {str(n): mean(f"cold_start_{n}") for n in FEEDBACK_COUNTS},
         "seed": seed,
+        "prior": prior,
+        "selection": selection,
     }
 
 
@@ -201,10 +222,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--listeners", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prior", type=float, default=listeners.PRIOR, help="calibration prior")
+    parser.add_argument(
+        "--selection", action="store_true", help="measure on part of the calibration tracks"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/mood.json"))
     args = parser.parse_args(argv)
     figures = run(
-        args.data, listeners_count=args.listeners, seed=args.seed, cache=default_cache_dir()
+        args.data,
+        listeners_count=args.listeners,
+        seed=args.seed,
+        cache=default_cache_dir(),
+        prior=args.prior,
+        selection=args.selection,
     )
     text = json.dumps(figures, indent=2)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.optimize import brentq, minimize
 
 from engine import listeners
 from engine.community import GROUP_BIASES, perceived, simulate
@@ -75,6 +76,37 @@ def test_calibration_learns_a_listener_who_hears_more_sadness() -> None:
     assert calibration.shift[1] > 1.2  # sadness: heard much more readily than the crowd says
     assert abs(calibration.shift[0]) < 0.5 and abs(calibration.shift[2]) < 0.5
     assert calibration.apply(np.array([0.5, 0.5, 0.5]))[1] > 0.75
+
+
+def penalised_loss(params: np.ndarray, x: np.ndarray, y: np.ndarray, prior: float) -> float:
+    """The calibration objective for one tag: log-loss plus the pull towards (a, b) = (1, 0)."""
+    a, b = params
+    z = a * x + b
+    return float(np.sum(np.logaddexp(0, z) - y * z) + prior / 2 * ((a - 1) ** 2 + b**2))
+
+
+def test_calibration_converges_from_extreme_crowd_logits() -> None:
+    # Crowd logits near -9 made the undamped Newton steps overshoot (to a = 6.03 here).
+    crowd = np.array([[1e-4], [1e-4], [1e-4], [0.2], [0.3], [0.5]])
+    truth = np.array([[1.0], [1.0], [0.0], [1.0], [0.0], [1.0]])
+    calibration = listeners.fit_calibration(crowd, truth, np.ones_like(crowd), prior=2.0)
+    x = np.log(crowd[:, 0] / (1 - crowd[:, 0]))
+    best = minimize(
+        penalised_loss, [1.0, 0.0], args=(x, truth[:, 0], 2.0), method="BFGS", tol=1e-12
+    ).x
+    assert [calibration.scale[0], calibration.shift[0]] == pytest.approx(best, abs=1e-5)
+    assert abs(calibration.scale[0]) < 0.05  # the crowd says nothing useful here
+    assert calibration.evidence == 6.0
+
+
+def test_calibration_shifts_only_when_the_crowd_is_undecided() -> None:
+    crowd = np.full((4, 2), 0.5)  # logit 0: the scale has nothing to act on
+    truth = np.array([[1.0, 1.0], [0.0, 1.0], [0.0, 0.0], [0.0, 0.0]])
+    calibration = listeners.fit_calibration(crowd, truth, np.ones_like(crowd), prior=2.0)
+    assert calibration.scale == pytest.approx([1.0, 1.0])
+    one_in_four = brentq(lambda b: 4 * sigmoid(b) - 1 + 2 * b, -5, 5)  # gradient = 0
+    assert calibration.shift == pytest.approx([one_in_four, 0.0], abs=1e-9)
+    assert one_in_four < -0.2
 
 
 def hears(quiet_shift: float, evidence: float = 500.0) -> listeners.Calibration:

@@ -13,12 +13,16 @@ from engine.mood import MOOD_TAGS
 from tests.app.conftest import fake_description, fake_moods
 
 PAGE = "app_pages/mood.py"
+TRACKS = 10  # in the test community
 
 
 def make_community(home: Path) -> None:
-    """Two tracks; ann follows bob, who hears sadness in both; cat follows nobody."""
+    """Ten tracks; ann follows bob, who hears sadness in all; cat follows nobody.
+
+    Ten: a calibration needs that much evidence to lift a tag the crowd gives 0.2 past 0.5.
+    """
     with Library.open(home) as library:
-        for n in range(2):
+        for n in range(TRACKS):
             library.add_track(
                 title=f"Track {n}",
                 source="test",
@@ -33,7 +37,9 @@ def make_community(home: Path) -> None:
         )
         (folder / "follows.csv").write_text("follower,followee\nann,bob\n")
         (folder / "playlists.csv").write_text("playlist_id,listener_id,title\np1,bob,Blue\n")
-        (folder / "playlist_tracks.csv").write_text("playlist_id,track_id\np1,1\np1,2\n")
+        (folder / "playlist_tracks.csv").write_text(
+            "playlist_id,track_id\n" + "".join(f"p1,{n + 1}\n" for n in range(TRACKS))
+        )
         (folder / "playlist_tags.csv").write_text("playlist_id,tag\np1,sadness\n")
         library.import_community(folder, tags=MOOD_TAGS)
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 MusicSource = str | Path | bytes
 MIDI_SUFFIXES = (".mid", ".midi")
 LENGTH_WARNING_SECONDS = 1.0  # lengths differing by more than this are mentioned
+SILENT_FRAME_DB = -60.0  # frames whose loudest band is this far below the clip's peak: no chroma
 PITCH_CLASS_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 MIN_SET_PIECES = 2  # a set's covariance needs at least two embeddings, and a set two pieces
 SET_SECONDS = 15.0  # audio embedded per piece of a set by default
@@ -242,8 +243,8 @@ def compare(
     b_power = features.mel_power(b_samples)
     a_db = features.log_mel_db(a_samples)
     b_db = features.log_mel_db(b_samples)
-    a_chroma = features.chroma(a_samples)
-    b_chroma = features.chroma(b_samples)
+    a_chroma = _audible_chroma(a_samples, a_db)
+    b_chroma = _audible_chroma(b_samples, b_db)
     embedding = None
     if classifier is not None:
         embedding = cosine(clip_embedding(a, classifier), clip_embedding(b, classifier))
@@ -265,6 +266,14 @@ def compare(
         b_pitch_classes=_pitch_classes(b_midi, b_chroma, seconds),
         warnings=tuple(warnings),
     )
+
+
+def _audible_chroma(samples: np.ndarray, db: np.ndarray) -> np.ndarray:
+    """The chromagram with near-silent frames zeroed: normalising each frame to max 1 would
+    otherwise turn their noise into full-strength chroma."""
+    chroma = features.chroma(samples)
+    chroma[:, db.max(axis=0, initial=-features.TOP_DB) < SILENT_FRAME_DB] = 0.0
+    return chroma
 
 
 def _pitch_classes(midi: bytes | None, chromagram: np.ndarray, seconds: float) -> PitchClasses:

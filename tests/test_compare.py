@@ -274,3 +274,14 @@ def test_compare_sets_refuses_too_few_pieces(tiny_checkpoint: Path) -> None:
         compare.compare_sets(
             "folk", "ours", "markov", classifier, pieces=2, real=[b"x"] * 2, reference=[]
         )
+
+
+def test_silent_frames_have_no_chroma(tone: Callable[..., audio.Clip]) -> None:
+    sound = tone(440.0, seconds=1.0).samples
+    with_silence = np.concatenate([sound, np.zeros_like(sound)])
+    clip = audio.from_array(with_silence, RATE, name="tone then silence")
+    result = compare.compare(clip, clip)
+    tail = result.frame_seconds > 1.2
+    assert not result.a_chroma[:, tail].any()
+    assert result.a_chroma[:, result.frame_seconds < 0.8].max(axis=0).min() == pytest.approx(1.0)
+    assert compare.PITCH_CLASS_NAMES[int(result.a_pitch_classes.shares.argmax())] == "A"

@@ -244,7 +244,7 @@ def chromagram(chroma: np.ndarray, seconds: np.ndarray, *, title: str) -> go.Fig
             colorscale=SPECTROGRAM_SCALE,
             zmin=0.0,
             zmax=1.0,
-            colorbar={"title": "share", "thickness": 12},
+            colorbar={"title": "strength", "thickness": 12},
             hovertemplate="%{x:.1f} s, %{y}: %{z:.2f}<extra></extra>",
         )
     )

@@ -8,31 +8,19 @@ from engine.errors import EngineError
 from ui import charts, models
 from ui.clip import clip_picker, clip_player
 from ui.errors import show_error
+from ui.library import build_demo_library
 from ui.listener import current_listener, listener_label
 
 ANSWERED_TAGS = 6  # tags offered for accept/reject: the listener's likeliest
 
 
 def _build_demo() -> None:
-    from engine.demo import build_demo
-
-    bar = st.progress(0.0, text="Building the demo library…")
-    try:
-        with models.LIBRARY_LOCK:
-            summary = build_demo(
-                models.library(),
-                models.describe_for_library,
-                progress=lambda fraction, text: bar.progress(fraction, text=text),
-            )
-    except EngineError as error:
-        bar.empty()
-        show_error(error)
-        return
-    bar.empty()
-    st.toast(
-        f"{summary['tracks']} tracks and {summary['listeners']} simulated listeners added.",
-        icon=":material/group:",
-    )
+    summary = build_demo_library(corpus=False)
+    if summary is not None:
+        st.toast(
+            f"{summary['tracks']} tracks and {summary['listeners']} simulated listeners added.",
+            icon=":material/group:",
+        )
 
 
 st.title("Mood")

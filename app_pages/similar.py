@@ -14,6 +14,7 @@ from ui.library import (
     added_toast,
     demo_offer,
     forget_query_track,
+    library_track_picker,
     query_track,
     searchable_tracks,
     show_notices,
@@ -64,6 +65,7 @@ else:
     ):
         set_current_clip(generated.wav, f"{generated.file_stem}.wav", source="generated")
     clip = clip_picker()
+    library_track_picker()
     if clip is None:
         st.info(
             "Upload, record or choose a clip (or pick a track on the Library page) to find "
@@ -104,6 +106,13 @@ try:
         else:
             with models.LIBRARY_LOCK:
                 query = library.track_segments(query_track_row.track_id)
+            if query is None:
+                st.info(
+                    "This track was stored before the studio could search: add its file again "
+                    "(Library page) to make it searchable.",
+                    icon=":material/search_off:",
+                )
+                st.stop()
         with models.LIBRARY_LOCK:
             matches = similar.search(
                 library,

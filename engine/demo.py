@@ -253,7 +253,7 @@ def build_demo(
             progress(i / (len(pieces) + 1), f"{i + 1}/{len(pieces)}: {piece.title}")
         try:
             data, name = piece.data()
-            if library.track_by_hash(hashlib.sha256(data).hexdigest()) is not None:
+            if library.is_searchable(hashlib.sha256(data).hexdigest()):
                 continue
             clip = load_music(data, name=name)
         except EngineError:

@@ -275,30 +275,27 @@ class Library:
             )
             track_id = int(cursor.lastrowid)
             if segments is not None:
-                db.executemany(
-                    "INSERT INTO segments (track_id, start, embedding, code) VALUES (?, ?, ?, ?)",
-                    [
-                        (
-                            track_id,
-                            float(start),
-                            np.asarray(embedding, dtype="<f4").tobytes(),
-                            np.asarray(code, dtype=np.uint8).tobytes(),
-                        )
-                        for start, embedding, code in zip(
-                            segments.starts, segments.embeddings, segments.codes, strict=True
-                        )
-                    ],
-                )
+                _insert_segments(db, track_id, segments)
             after = self.catalog_stamp()
         if segments is not None:
-            self._index_changed(
-                before,
-                after,
-                lambda index: index.add(track_id, segments),
-                first=bool(first),
-                dim=segments.embeddings.shape[1],
-            )
+            self._index_added(before, after, track_id, segments, first=bool(first))
         return track_id, True
+
+    def add_segments(self, track_id: int, segments: Segments) -> None:
+        """Make a stored track searchable: store its segments (replacing any) and index them.
+
+        Raises:
+            EngineError: when there is no such track.
+        """
+        with self._exclusive() as db:
+            if not db.execute("SELECT 1 FROM tracks WHERE track_id = ?", (track_id,)).fetchone():
+                raise EngineError(f"There is no track {track_id} in the library.")
+            before = self.catalog_stamp()
+            first = db.execute("SELECT NOT EXISTS (SELECT 1 FROM segments)").fetchone()[0]
+            db.execute("DELETE FROM segments WHERE track_id = ?", (track_id,))
+            _insert_segments(db, track_id, segments)
+            after = self.catalog_stamp()
+        self._index_added(before, after, track_id, segments, first=bool(first))
 
     def add_clip(
         self,
@@ -364,6 +361,11 @@ class Library:
         self._index_changed(before, after, lambda index: index.remove(track_id))
         self.audio_path(track.sha256).unlink(missing_ok=True)
         return True
+
+    def is_searchable(self, sha256: str) -> bool:
+        """True when the track with this content hash is stored with its search segments."""
+        query = "SELECT 1 FROM tracks JOIN segments USING (track_id) WHERE sha256 = ? LIMIT 1"
+        return self.connection.execute(query, (sha256,)).fetchone() is not None
 
     def track_by_hash(self, sha256: str) -> Track | None:
         """The track with this content hash, or None."""
@@ -477,6 +479,18 @@ class Library:
         except IndexUnavailable:
             return None
         return index if index.stamp == stamp else None
+
+    def _index_added(
+        self, before: str, after: str, track_id: int, segments: Segments, *, first: bool
+    ) -> None:
+        """Index a track's segments just stored (see _index_changed)."""
+        self._index_changed(
+            before,
+            after,
+            lambda index: index.add(track_id, segments),
+            first=first,
+            dim=segments.embeddings.shape[1],
+        )
 
     def _index_changed(
         self,
@@ -688,6 +702,23 @@ def _track(row: tuple) -> Track:
         json.loads(genres),
         json.loads(moods),
         float(added_at),
+    )
+
+
+def _insert_segments(db: sqlite3.Connection, track_id: int, segments: Segments) -> None:
+    db.executemany(
+        "INSERT INTO segments (track_id, start, embedding, code) VALUES (?, ?, ?, ?)",
+        [
+            (
+                track_id,
+                float(start),
+                np.asarray(embedding, dtype="<f4").tobytes(),
+                np.asarray(code, dtype=np.uint8).tobytes(),
+            )
+            for start, embedding, code in zip(
+                segments.starts, segments.embeddings, segments.codes, strict=True
+            )
+        ],
     )
 
 

@@ -107,6 +107,8 @@ def add_clip(
 ) -> Added:
     """Add a clip to the library with its description; nothing twice (by content hash).
 
+    A track stored without search segments (before search existed) gets them now.
+
     Args:
         library: where to add it.
         clip: its audio (stored as Ogg Vorbis under the library folder).
@@ -116,11 +118,14 @@ def add_clip(
         models: needed when `description` is None.
     """
     existing = library.track_by_hash(clip.sha256)
-    if existing is not None:
+    if existing is not None and library.is_searchable(clip.sha256):
         return Added(existing, new=False)
     if description is None:
         assert models is not None, "add_clip needs a description or the models to make one"
         description = describe(clip, models)
+    if existing is not None:  # stored before it could be searched: index it now
+        library.add_segments(existing.track_id, description.segments)
+        return Added(existing, new=False)
     track_id, new = library.add_clip(
         clip,
         title=title,
@@ -148,9 +153,9 @@ def add_file(library: Library, path: str | Path, models: SearchModels) -> Added:
     if not path.is_file():
         raise MissingFile(f"There is no file called {path.name} there; check the path.")
     data = path.read_bytes()
-    existing = library.track_by_hash(hashlib.sha256(data).hexdigest())
-    if existing is not None:
-        return Added(existing, new=False)
+    sha256 = hashlib.sha256(data).hexdigest()
+    if library.is_searchable(sha256):
+        return Added(library.track_by_hash(sha256), new=False)
     clip = load_music(data, name=path.name)
     return add_clip(
         library, clip, title=title_of(path), source=os.path.abspath(path), models=models

@@ -106,6 +106,23 @@ def models_clip(path: Path):
     return load(path)
 
 
+def test_a_track_stored_without_segments_becomes_searchable(
+    tmp_path: Path, models: similar.SearchModels
+) -> None:
+    clip = models_clip(write_music(tmp_path / "in", 1)[0])
+    with Library.open(tmp_path / "studio") as library:
+        old_id, _ = library.add_clip(clip, title="from before search", source="x")
+        assert library.search_index() is None and not library.is_searchable(clip.sha256)
+
+        again = similar.add_clip(library, clip, title="other", source="y", models=models)
+
+        assert not again.new and again.track.track_id == old_id
+        assert library.is_searchable(clip.sha256)
+        assert library.search_index().track_ids.tolist() == [old_id] * 2  # 12 s: two segments
+        assert library.take_notices() == []
+    assert_consistent(tmp_path / "studio").close()
+
+
 def test_genre_filter(tmp_path: Path, models: similar.SearchModels) -> None:
     paths = write_music(tmp_path / "in", 3)
     with Library.open(tmp_path / "studio") as library:

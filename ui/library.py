@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from engine.similar import Added, Match
 
 _QUERY_TRACK = "similar_query_track"  # session_state key: the library track Similar searches with
+_PICKER = "similar_pick_track"  # widget key of library_track_picker
 TOP_MOODS = 3  # moods named on a track card
 
 
@@ -65,7 +66,7 @@ def added_toast(added: Added) -> None:
 
 def demo_offer(*, key: str) -> None:
     """Offer to build the demo library (a few hundred pieces) with a progress bar."""
-    from engine.demo import CORPUS, build_demo, demo_pieces
+    from engine.demo import CORPUS, demo_pieces
 
     count = len(demo_pieces()) + sum(c.pieces for c in CORPUS)
     with st.container(border=True):
@@ -78,23 +79,33 @@ def demo_offer(*, key: str) -> None:
         )
         if not st.button("Build the demo library", icon=":material/library_add:", key=key):
             return
+    summary = build_demo_library(corpus=True)
+    if summary is not None:
+        st.toast(f"{summary['tracks']} pieces added to the library.", icon=":material/library_add:")
+        st.rerun()
+
+
+def build_demo_library(*, corpus: bool) -> dict[str, int] | None:
+    """Build the demo (engine.demo.build_demo) with a progress bar; its summary, or None after
+    an error (shown)."""
+    from engine.demo import build_demo
+
     bar = st.progress(0.0, text="Building the demo library…")
     try:
         with models.LIBRARY_LOCK:
             summary = build_demo(
                 models.library(),
                 models.describe_for_library,
-                corpus=True,
+                corpus=corpus,
                 progress=lambda fraction, text: bar.progress(min(fraction, 1.0), text=text),
             )
     except EngineError as error:
         bar.empty()
         show_error(error)
-        return
+        return None
     bar.empty()
     show_notices()
-    st.toast(f"{summary['tracks']} pieces added to the library.", icon=":material/library_add:")
-    st.rerun()
+    return summary
 
 
 def track_audio(track: Track) -> bytes | None:
@@ -134,6 +145,28 @@ def search_with_track(track_id: int) -> None:
     """Make a library track the Similar page's query (and open it)."""
     st.session_state[_QUERY_TRACK] = track_id
     st.switch_page("app_pages/similar.py")
+
+
+def library_track_picker() -> None:
+    """A selectbox that makes a library track Similar's query."""
+    with models.LIBRARY_LOCK:
+        titles = {t.track_id: t.title for t in models.library().tracks()}
+    if not titles:
+        return
+
+    def chosen() -> None:
+        st.session_state[_QUERY_TRACK] = st.session_state[_PICKER]
+        st.session_state[_PICKER] = None
+
+    st.selectbox(
+        "Or search with a library track",
+        list(titles),
+        index=None,
+        format_func=titles.get,
+        placeholder="Choose a track of the library…",
+        key=_PICKER,
+        on_change=chosen,
+    )
 
 
 def query_track() -> int | None:

@@ -162,3 +162,15 @@ def test_a_missing_model_is_a_message(
 
     assert not similar_page.exception
     assert "search model is missing" in similar_page.error[0].value
+
+
+def test_pick_a_library_track_on_the_page(similar_page, studio_home, stub_description) -> None:
+    ids = fill_library(studio_home)
+    stub_description()
+    similar_page.run()
+
+    similar_page.selectbox(key="similar_pick_track").select(ids[1]).run()
+
+    assert not similar_page.exception and not similar_page.error
+    assert any("library track **Track folk**" in m.value for m in similar_page.markdown)
+    assert titles(similar_page)[0] == "Track folk" and "Track folk" not in titles(similar_page)[1:]

@@ -30,7 +30,15 @@ from engine.mood import (
     quadrant_of,
     valence_arousal,
 )
-from engine.train.mood import MoodData, MoodTrainConfig, fit_heads, install_heads, predict
+from engine.train.mood import (
+    MoodData,
+    MoodTrainConfig,
+    fit_first_stage,
+    fit_heads,
+    fit_second_stage,
+    install_heads,
+    predict,
+)
 from engine.train.mood_baseline import Rakel, make_base
 from engine.train.mood_data import (
     MoodClip,
@@ -272,6 +280,26 @@ def test_fitted_heads_learn_and_install_without_touching_the_genre_model(
     torch.testing.assert_close(after["trunk_heads.mood.weight"], heads["mood"].weight)
     install_heads(out, out, heads, "trunk", {})  # re-installing replaces the heads
     assert StudioEncoder.from_checkpoint(out)[0].config.trunk_heads == TINY_MOOD.trunk_heads
+
+
+def test_the_second_stage_folds_into_one_linear_head(rng: np.random.Generator) -> None:
+    data = tiny_mood_data(rng, dim=24)
+    config = MoodTrainConfig(source="trunk", quadrant="four-way", c=0.1, stack_c=0.5)
+    clips = list(range(40))
+    first = fit_first_stage(config, data, clips)
+    mix, shift = fit_second_stage(config, data, clips)
+    assert mix.shape == (len(MOOD_TAGS), len(MOOD_TAGS) + 4)
+    stacked = fit_heads(config, data, clips)
+    patches = torch.from_numpy(data.trunk[7])
+    with torch.no_grad():
+        logits = torch.cat([first["mood"](patches), first["quadrant"](patches)], dim=1)
+        expected = logits.double().numpy() @ mix.T + shift
+        torch.testing.assert_close(
+            stacked["mood"](patches).double(), torch.from_numpy(expected), atol=1e-4, rtol=1e-4
+        )
+        assert torch.equal(stacked["quadrant"].weight, first["quadrant"].weight)
+    tags, _ = predict(stacked, config, data, clips)
+    assert summarise(tags, data.tags, data.quadrants, data.quadrants)["macro_roc_auc"] > 0.95
 
 
 # --- baseline -------------------------------------------------------------------------------

@@ -5,9 +5,13 @@ same features the shared embedding is projected from: "mood" (12 sigmoid tag out
 "quadrant" (Russell quadrant, 4-way softmax; valence and arousal follow from its
 probabilities). Each is an L2-regularised logistic regression on standardised features (the
 standardisation is folded into the weights), fitted on every patch of every training clip
-with the clip's labels: a convex fit (L-BFGS), so a run is deterministic. The trunk,
-projection and genre head are copied bit for bit, so one forward pass gives embedding + genre
-+ mood. Reads the musicnn outputs cached by engine.train.teacher.
+with the clip's labels: a convex fit (L-BFGS), so a run is deterministic. With --stack-c, each
+tag's logit is then re-read from all 12 tag logits and the 4 quadrant logits (a second
+logistic regression per tag, fitted on out-of-fold first-stage clip logits, grouped by
+artist): tags borrow from related tags and from the well-learnt quadrant. Both stages are
+linear, so they fold into one linear mood head. The trunk, projection and genre head are
+copied bit for bit, so one forward pass gives embedding + genre + mood. Reads the musicnn
+outputs cached by engine.train.teacher.
 
 Variants (--variants measures them all: grouped 5-fold cross-validation on mer4q train, by
 artist, chooses; mer4q val is reported, never trained on):
@@ -15,6 +19,9 @@ artist, chooses; mer4q val is reported, never trained on):
     --source embedding                             heads on the shared 256-d embedding
     --quadrant signs                               valence + arousal heads; quadrant from signs
     --c 0.0003 / 0.003                             weaker / stronger L2 regularisation
+The second stage is measured on its own (not shipped: it trades MAP for AUC, checkpoints/genre.md):
+    python -m engine.train.mood --stack-c 0.1 --out /tmp/genre_stacked.pt \
+        --figures bench/results/mood_stack.json
 
     python -m engine.train.mood --checkpoint checkpoints/genre.pt
     python -m engine.train.mood --variants --figures bench/results/mood_variants.json
@@ -60,6 +67,7 @@ class MoodTrainConfig:
     source: str  # heads read "trunk" (musicnn, 1706-d) or "embedding" (the shared 256-d one)
     quadrant: str  # "four-way": softmax over Q1-Q4; "signs": valence + arousal sigmoids
     c: float  # inverse L2 strength of the logistic regressions (scikit-learn's C)
+    stack_c: float | None = None  # C of the second stage re-reading the logits (None: none)
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,62 @@ def load_data(data_dir: Path, cache_dir: Path, checkpoint: Path) -> MoodData:
 
 
 def fit_heads(config: MoodTrainConfig, data: MoodData, indices: list[int]) -> dict[str, nn.Linear]:
+    """Fit the heads on the clips at `indices`, with the second stage when configured.
+
+    Returns:
+        As `fit_first_stage`; with `config.stack_c`, the mood head's logits are the second
+        stage's (folded in: still one Linear over the features).
+    """
+    heads = fit_first_stage(config, data, indices)
+    if config.stack_c is None:
+        return heads
+    mix, shift = fit_second_stage(config, data, indices)
+    first = torch.cat([heads["mood"].weight, heads["quadrant"].weight]).detach().double().numpy()
+    first_bias = torch.cat([heads["mood"].bias, heads["quadrant"].bias]).detach().double().numpy()
+    with torch.no_grad():
+        heads["mood"].weight.copy_(torch.from_numpy(mix @ first))
+        heads["mood"].bias.copy_(torch.from_numpy(mix @ first_bias + shift))
+    return heads
+
+
+def fit_second_stage(
+    config: MoodTrainConfig, data: MoodData, indices: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each tag's logit as a logistic regression on every first-stage logit of the clip.
+
+    The first-stage logits are out of fold (grouped by artist), so the second stage learns
+    how far to trust them on clips they were not fitted on.
+
+    Returns:
+        (mix (12, 12 + quadrant outputs), shift (12,)): tag logit = mix @ logits + shift.
+    """
+    groups = [data.clips[i].artist for i in indices]
+    inputs, targets = [], []
+    for fit, held in GroupKFold(n_splits=FOLDS).split(indices, groups=groups):
+        inner = fit_first_stage(config, data, [indices[i] for i in fit])
+        inputs += [stage_inputs(inner, config, data, indices[i]) for i in held]
+        targets += [data.tags[indices[i]] for i in held]
+    x, y = np.stack(inputs), np.stack(targets)
+    models = [
+        LogisticRegression(C=config.stack_c, max_iter=5000).fit(x, y[:, t])
+        for t in range(len(MOOD_TAGS))
+    ]
+    return np.concatenate([m.coef_ for m in models]), np.concatenate([m.intercept_ for m in models])
+
+
+def stage_inputs(
+    heads: dict[str, nn.Linear], config: MoodTrainConfig, data: MoodData, index: int
+) -> np.ndarray:
+    """The second stage's input for one clip: its mean tag and quadrant logits over patches."""
+    with torch.inference_mode():
+        x = torch.from_numpy(data.features(config.source)[index]).float()
+        logits = torch.cat([heads["mood"](x), heads["quadrant"](x)], dim=1)
+    return logits.mean(dim=0).double().numpy()
+
+
+def fit_first_stage(
+    config: MoodTrainConfig, data: MoodData, indices: list[int]
+) -> dict[str, nn.Linear]:
     """Fit the heads on every patch of the clips at `indices` (clip labels on each patch).
 
     Returns:
@@ -237,9 +301,10 @@ def main() -> None:
     parser.add_argument("--source", choices=("trunk", "embedding"), default="trunk")
     parser.add_argument("--quadrant", choices=("four-way", "signs"), default="four-way")
     parser.add_argument("--c", type=float, default=1e-3, help="inverse L2 strength")
+    parser.add_argument("--stack-c", type=float, help="second stage's C (default: none)")
     parser.add_argument("--figures", type=Path, default=Path("bench/results/mood_train.json"))
     args = parser.parse_args()
-    config = MoodTrainConfig(source=args.source, quadrant=args.quadrant, c=args.c)
+    config = MoodTrainConfig(args.source, args.quadrant, args.c, args.stack_c)
     if not args.variants and config.quadrant != "four-way":
         parser.error("engine.mood reads a four-way quadrant head: --quadrant signs is measured")
     data = load_data(args.data, args.cache, args.checkpoint)

@@ -1,6 +1,7 @@
 """Music Studio: the app's entry point (`streamlit run streamlit_app.py`).
 
-Sets up the page, the navigation and the shared sidebar; it loads no model itself.
+Sets up the page, the navigation and the shared sidebar, and on the first run starts building
+the demo library in the background; it loads no model itself.
 
 The pages live in app_pages/, not pages/: Streamlit treats a folder named pages/ next to the
 entry point as the old multipage layout, and the first request after a server start then runs
@@ -10,6 +11,7 @@ a page without this script (no sidebar, wrong navigation).
 import streamlit as st
 
 from ui.clip import clip_sidebar
+from ui.library import start_first_run_demo
 from ui.listener import listener_sidebar
 
 st.set_page_config(
@@ -30,6 +32,7 @@ page = st.navigation(
         st.Page("app_pages/library.py", title="Library", icon=":material/library_music:"),
     ]
 )
+start_first_run_demo()
 clip_sidebar()
 listener_sidebar()
 page.run()

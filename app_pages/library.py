@@ -62,8 +62,7 @@ with st.expander("Add your own music", icon=":material/library_add:", expanded=n
             icon=":material/check:",
         )
 
-if not count:
-    demo_offer(key="library_demo")
+demo_offer(key="library_demo", empty=not count)
 
 title = st.text_input("Find by title", placeholder="e.g. chorale", key="library_title")
 with models.LIBRARY_LOCK:

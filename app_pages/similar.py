@@ -35,8 +35,7 @@ try:
 except EngineError as error:
     show_error(error)
     st.stop()
-if not count:
-    demo_offer(key="similar_demo")
+demo_offer(key="similar_demo", empty=not count)
 
 with models.LIBRARY_LOCK:
     library = models.library()

@@ -6,6 +6,10 @@ music21's corpus (chorales, renaissance masses and madrigals, trecento songs, Ge
 and Irish folk tunes), each played on its collection's instruments and rendered with
 FluidSynth (30 s excerpts). The community is SIMULATED (engine.community):
 200 listeners in four groups, marked as such everywhere.
+
+On the studio's first run (a library that has never held a track), `start_first_run_build`
+builds the full demo library in a background process at low priority: the app stays usable
+and what is built is searchable at once.
 """
 
 from __future__ import annotations
@@ -13,10 +17,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +43,9 @@ EXAMPLES = ROOT / "examples"
 DEMO_LISTENERS = 200
 DEMO_SEED = 0
 EXCERPT_SECONDS = 30.0  # corpus pieces are cut to this length
+FIRST_RUN_ENV = "MUSIC_STUDIO_DEMO"  # "0": no demo library is built on the first run
+BUILD_RECORD = "demo-build.json"  # in the library folder: the first-run build, once started
+BUILD_LOG = "demo-build.log"
 
 Describe = Callable[[Clip], "TrackDescription"]  # clip -> what the library stores about it
 
@@ -276,3 +288,87 @@ def build_demo(
     if progress is not None:
         progress(1.0, "Done")
     return result
+
+
+@dataclass(frozen=True)
+class DemoBuild:
+    """The first-run demo build: its process, when it started, and how many pieces it adds."""
+
+    pid: int
+    started: float  # time.time()
+    pieces: int  # pieces it goes through (some may already be there or be skipped)
+
+    def running(self) -> bool:
+        """True while its process is alive (a finished child of this process is reaped)."""
+        try:
+            finished, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:  # not our child: it is reaped elsewhere, so ask the OS
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True
+            return True
+        return finished == 0
+
+
+def demo_build(home: Path) -> DemoBuild | None:
+    """The first-run build recorded in a library folder, or None when none was started."""
+    try:
+        return DemoBuild(**json.loads((home / BUILD_RECORD).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def demo_piece_count() -> int:
+    """How many pieces the full demo library goes through."""
+    return len(demo_pieces()) + sum(collection.pieces for collection in CORPUS)
+
+
+def build_command(home: Path) -> list[str]:
+    """The CLI command that builds the full demo library in `home`, at low priority."""
+    command = [sys.executable, "-m", "engine", "library", "demo", "--library", str(home)]
+    nice = shutil.which("nice")
+    return [nice, "-n", "10", *command] if nice else command
+
+
+def start_first_run_build(
+    library: Library, *, command: Sequence[str] | None = None
+) -> DemoBuild | None:
+    """On the first run, start building the demo library in the background.
+
+    The first run is a library folder that holds no track and has never started a build
+    (`BUILD_RECORD`); after that, nothing is started again, even when every track is deleted
+    (the pages then offer to build it). Set MUSIC_STUDIO_DEMO=0 to never start it.
+
+    Args:
+        library: the studio library; the build writes into its folder.
+        command: what to run (default `build_command`; tests pass a stand-in).
+
+    Returns:
+        The build started now, or None when nothing was started.
+    """
+    if os.environ.get(FIRST_RUN_ENV, "1") == "0" or library.tracks():
+        return None
+    record = library.home / BUILD_RECORD
+    try:
+        with record.open("x", encoding="utf-8") as out:  # only one process starts it
+            log = (library.home / BUILD_LOG).open("ab")
+            process = subprocess.Popen(
+                list(command or build_command(library.home)),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                start_new_session=True,  # it goes on when the server stops
+            )
+            log.close()
+            build = DemoBuild(pid=process.pid, started=time.time(), pieces=demo_piece_count())
+            json.dump(asdict(build), out)
+    except FileExistsError:
+        return None
+    except OSError as err:
+        record.unlink(missing_ok=True)
+        raise EngineError(f"The demo library could not be started ({err}).") from None
+    return build

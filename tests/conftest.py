@@ -6,7 +6,7 @@ Tests make their own audio; none needs /work/shared or a network.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,17 @@ OPUS_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)  # the only rates Opus enco
 
 ToneMaker = Callable[..., np.ndarray]
 Encoder = Callable[..., bytes]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_first_run_demo() -> Iterator[None]:
+    """No app a test starts builds the demo library in the background (minutes of work); the
+    tests of that build pass their own command."""
+    from engine.demo import FIRST_RUN_ENV
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(FIRST_RUN_ENV, "0")
+        yield
 
 
 @pytest.fixture

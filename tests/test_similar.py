@@ -9,13 +9,15 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engine import genre, retrieval, similar
-from engine.errors import InvalidSettings
+from engine.errors import EngineError, InvalidSettings
 from engine.library import INDEX_FOLDER, Library
 from engine.retrieval import TrackIndex
 from tests.conftest import encode_audio
@@ -332,3 +334,79 @@ def test_build_the_demo_library_with_a_tiny_corpus(
         again = demo.build_demo(library, lambda clip: similar.describe(clip, models), corpus=True)
         assert again["tracks"] == 0
     assert_consistent(tmp_path / "studio").close()
+
+
+def sleeper(seconds: float) -> list[str]:
+    """A stand-in for the demo build command: a process that lives `seconds`."""
+    return [sys.executable, "-c", f"import time; time.sleep({seconds})"]
+
+
+@pytest.fixture
+def fresh_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Library]:
+    """A new, empty library with the first-run demo build switched on."""
+    from engine import demo
+
+    monkeypatch.setenv(demo.FIRST_RUN_ENV, "1")
+    with Library.open(tmp_path / "studio") as library:
+        yield library
+
+
+def test_the_first_run_starts_the_demo_build_once(fresh_library: Library) -> None:
+    from engine import demo
+
+    build = demo.start_first_run_build(fresh_library, command=sleeper(30))
+    try:
+        assert build is not None and build.running()
+        assert build.pieces == demo.demo_piece_count()
+        assert demo.demo_build(fresh_library.home) == build
+        assert demo.start_first_run_build(fresh_library, command=sleeper(30)) is None
+    finally:
+        os.kill(build.pid, signal.SIGKILL)
+    os.waitpid(build.pid, 0)
+    assert not build.running()
+    assert demo.start_first_run_build(fresh_library, command=sleeper(30)) is None  # never again
+
+
+def test_the_first_run_build_tells_when_it_has_finished(fresh_library: Library) -> None:
+    from engine import demo
+
+    build = demo.start_first_run_build(fresh_library, command=sleeper(0))
+    assert build is not None
+    for _ in range(100):
+        if not build.running():
+            break
+        time.sleep(0.1)
+    assert not build.running()
+
+
+def test_no_first_run_build_for_a_library_with_tracks(fresh_library: Library) -> None:
+    from engine import demo
+
+    fresh_library.add_track(title="mine", source="test", sha256="0" * 64, duration=1.0)
+    assert demo.start_first_run_build(fresh_library, command=sleeper(30)) is None
+    assert demo.demo_build(fresh_library.home) is None
+
+
+def test_no_first_run_build_when_switched_off(tmp_path: Path) -> None:
+    from engine import demo
+
+    with Library.open(tmp_path / "off") as library:  # tests run with MUSIC_STUDIO_DEMO=0
+        assert demo.start_first_run_build(library, command=sleeper(30)) is None
+        assert demo.demo_build(library.home) is None
+
+
+def test_a_first_run_build_that_cannot_start_says_so(
+    fresh_library: Library, tmp_path: Path
+) -> None:
+    from engine import demo
+
+    with pytest.raises(EngineError, match="demo library could not be started"):
+        demo.start_first_run_build(fresh_library, command=[str(tmp_path / "no-such-program")])
+    assert demo.demo_build(fresh_library.home) is None  # the next run tries again
+
+
+def test_the_build_command_is_the_cli_at_low_priority(tmp_path: Path) -> None:
+    from engine import demo
+
+    command = demo.build_command(tmp_path)
+    assert command[-6:] == ["-m", "engine", "library", "demo", "--library", str(tmp_path)]

@@ -64,18 +64,47 @@ def added_toast(added: Added) -> None:
         )
 
 
-def demo_offer(*, key: str) -> None:
-    """Offer to build the demo library (a few hundred pieces) with a progress bar."""
-    from engine.demo import CORPUS, demo_pieces
+def start_first_run_demo() -> None:
+    """On the studio's first run, start building the demo library in the background (once per
+    server; see engine.demo.start_first_run_build)."""
+    with models.LIBRARY_LOCK:
+        _first_run(str(models.library().home))
 
-    count = len(demo_pieces()) + sum(c.pieces for c in CORPUS)
+
+@st.cache_resource(show_spinner=False)
+def _first_run(home: str) -> None:
+    """Start the first-run build for the library in `home` (cached: asked once per folder)."""
+    from engine.demo import start_first_run_build
+
+    try:
+        with models.LIBRARY_LOCK:
+            start_first_run_build(models.library())
+    except EngineError as error:
+        show_error(error)
+
+
+def demo_offer(*, key: str, empty: bool) -> None:
+    """While the demo library is built in the background, its progress (updating by itself);
+    else, when the library is `empty`, offer to build it with a progress bar."""
+    from engine.demo import demo_build, demo_piece_count
+
+    with models.LIBRARY_LOCK:
+        build = demo_build(models.library().home)
+    if build is not None and build.running():
+        with models.LIBRARY_LOCK:
+            shown = len(models.library().tracks())
+        _build_progress(build.pieces, shown)
+        return
+    if not empty:
+        return
     with st.container(border=True):
         st.markdown(
-            f"**The library is empty.** The studio can build a demo library of about {count} "
-            "pieces from what is installed here: Bach chorales, Palestrina, Monteverdi, "
-            "trecento songs, German, Chinese and Irish folk tunes rendered from music21's "
-            "corpus, plus the bundled and held-out pieces. It takes several minutes on a small "
-            "machine (each piece is rendered and analysed); what is added stays if you leave."
+            f"**The library is empty.** The studio can build a demo library of about "
+            f"{demo_piece_count()} pieces from what is installed here: Bach chorales, "
+            "Palestrina, Monteverdi, trecento songs, German, Chinese and Irish folk tunes "
+            "rendered from music21's corpus, plus the bundled and held-out pieces. It takes "
+            "several minutes on a small machine (each piece is rendered and analysed); what is "
+            "added stays if you leave."
         )
         if not st.button("Build the demo library", icon=":material/library_add:", key=key):
             return
@@ -83,6 +112,25 @@ def demo_offer(*, key: str) -> None:
     if summary is not None:
         st.toast(f"{summary['tracks']} pieces added to the library.", icon=":material/library_add:")
         st.rerun()
+
+
+@st.fragment(run_every=5)
+def _build_progress(pieces: int, shown: int) -> None:
+    """The background build's progress; the page reruns when its first track arrives (it showed
+    `shown` tracks) and once the build has finished."""
+    from engine.demo import demo_build
+
+    with models.LIBRARY_LOCK:
+        library = models.library()
+        build = demo_build(library.home)
+        count = len(library.tracks())
+    if build is None or not build.running() or (count and not shown):
+        st.rerun()
+    st.progress(
+        min(count / max(pieces, 1), 1.0),
+        text=f"Building the demo library in the background: {count} of about {pieces} pieces "
+        "so far. What is there can be searched and played already; this updates by itself.",
+    )
 
 
 def build_demo_library(*, corpus: bool) -> dict[str, int] | None:

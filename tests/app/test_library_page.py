@@ -3,6 +3,9 @@ build the demo library, with the engine's model calls stubbed."""
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
 from engine.library import Library
@@ -98,3 +101,62 @@ def test_build_the_demo_library(library_page, studio_home, monkeypatch) -> None:
     assert not library_page.exception and not library_page.error
     assert sorted(titles(studio_home)) == sorted(p.title for p in bundled)
     assert not [b for b in library_page.button if b.key == "library_demo"]
+
+
+@pytest.fixture
+def sleeper_process():
+    """A live child process standing in for the background demo build."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_the_first_run_starts_the_demo_build(app, studio_home, monkeypatch):
+    from engine import demo
+
+    monkeypatch.setenv(demo.FIRST_RUN_ENV, "1")
+    started = []
+
+    def command(home):
+        started.append(home)
+        return ["sleep", "60"]
+
+    monkeypatch.setattr(demo, "build_command", command)
+    app.run()
+    app.switch_page(PAGE).run()
+
+    build = demo.demo_build(studio_home)
+    assert build is not None
+    try:
+        assert not app.exception and not app.error
+        assert started == [studio_home]
+        assert build.running()
+    finally:
+        os.kill(build.pid, signal.SIGKILL)
+        os.waitpid(build.pid, 0)
+
+
+def test_the_background_build_shows_its_progress(library_page, studio_home, sleeper_process):
+    import json
+
+    from engine import demo
+
+    fill_library(studio_home)
+    record = {"pid": sleeper_process.pid, "started": 0.0, "pieces": 300}
+    (studio_home / demo.BUILD_RECORD).write_text(json.dumps(record))
+    library_page.run()
+
+    assert not library_page.exception and not library_page.error
+    progress = library_page.get("progress")
+    assert progress and "3 of about 300 pieces" in progress[0].proto.text
+    assert not [b for b in library_page.button if b.key == "library_demo"]
+    assert len(library_page.dataframe[0].value) == 3  # what is there is already listed
+
+    sleeper_process.kill()
+    sleeper_process.wait()
+    library_page.run()
+    assert not library_page.get("progress")

@@ -174,3 +174,22 @@ def test_pick_a_library_track_on_the_page(similar_page, studio_home, stub_descri
     assert not similar_page.exception and not similar_page.error
     assert any("library track **Track folk**" in m.value for m in similar_page.markdown)
     assert titles(similar_page)[0] == "Track folk" and "Track folk" not in titles(similar_page)[1:]
+
+
+def test_search_with_the_generated_piece(similar_page, studio_home, stub_description) -> None:
+    from tests.app.conftest import generated_track
+
+    fill_library(studio_home)
+    calls = stub_description(fake_description(2, genre="jazz"))
+    piece = generated_track("pop", seed=7)
+    similar_page.session_state["generated_pieces"] = (piece,)
+    similar_page.run()
+
+    button = similar_page.button(key="use_generated")
+    assert button.label == "Search with the generated piece (pop, seed 7)"
+    button.click().run()
+
+    assert not similar_page.exception and not similar_page.error
+    assert calls and calls[-1].endswith(".wav")
+    assert titles(similar_page)[0] == "Track jazz"
+    assert similar_page.session_state["current_clip"].data == piece.wav

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import SetSettings, add_set_arguments, rounded, set_settings, write_figures
 from bench.generation import excerpts
 from engine.midi import load_score, score_to_bytes
 
@@ -56,16 +57,10 @@ def real_excerpts(
     return chosen
 
 
-def run(
-    *,
-    pieces: int,
-    seconds: float,
-    seed: int,
-    windows: int,
-    styles: Sequence[str],
-    cache_dir: Path | None,
-) -> dict[str, Any]:
+def run(settings: SetSettings) -> dict[str, Any]:
     """The whole benchmark; returns the JSON figures."""
+    pieces, seconds, seed = settings.pieces, settings.seconds, settings.seed
+    windows, styles, cache_dir = settings.windows, settings.styles, settings.cache_dir
     from tqdm import tqdm
 
     from engine.compare import compare_sets
@@ -115,7 +110,7 @@ def run(
             print(f"{style}: {json.dumps(report[style])}", file=sys.stderr)
             bar.update()
     overall = {name: float(np.mean([report[s][name] for s in styles])) for name in SETS}
-    return _rounded(
+    return rounded(
         {
             "settings": {
                 "pieces_per_set": pieces,
@@ -147,46 +142,17 @@ def run(
                 "load_average_after": list(os.getloadavg()),
                 "minutes": (time.perf_counter() - started) / 60,
             },
-        }
+        },
+        3,
     )
-
-
-def _rounded(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 3)
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_rounded(v) for v in value]
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print the JSON figures and write them to --out."""
-    from engine.generate import STYLES
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pieces", type=int, default=20, help="pieces per set and style")
-    parser.add_argument("--seconds", type=float, default=20.0, help="audio embedded per piece")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--windows", type=int, default=4,
-                        help="excerpts taken at most per held-out piece")  # fmt: skip
-    parser.add_argument("--styles", nargs="+", default=list(STYLES), choices=STYLES)
-    parser.add_argument("--cache", type=Path, default=None, help="the studio's cache folder")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/frechet.json"))
+    add_set_arguments(parser, pieces=20, seconds=20.0, windows=4, out="bench/results/frechet.json")
     args = parser.parse_args(argv)
-    figures = run(
-        pieces=args.pieces,
-        seconds=args.seconds,
-        seed=args.seed,
-        windows=args.windows,
-        styles=args.styles,
-        cache_dir=args.cache,
-    )
-    text = json.dumps(figures, indent=1)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    write_figures(run(set_settings(args)), args.out)
     return 0
 
 

@@ -1,6 +1,7 @@
 """Benchmark of music generation (issue 3): ours and the Markov baseline, side by side.
 
     python -m bench.generation --pieces 50 --seconds 30 --out bench/results/generation.json
+    python -m bench.generation --select-strength 1 2 3 --pieces 10 --seed 1000 --out X.json
 
 Per style, each model generates `--pieces` pieces of `--seconds` (seeds seed, seed + 1, ...; the
 app's default sampling), each timed from settings to rendered audio, and each is measured:
@@ -19,12 +20,14 @@ app's default sampling), each timed from settings to rendered audio, and each is
   the note before (in twelfths of a beat), so a copy is found whatever its key or tempo.
   Targets: median longest copied run <= 12 notes; no piece copies 32.
 - speed: wall time to generate and render, after a warm-up; target >= 10x faster than real time.
+
+--select-strength measures ours alone at several style strengths (classifier-free guidance),
+which is how the app's default strength is chosen, on seeds the benchmark does not use.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -36,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import SetSettings, add_set_arguments, rounded, set_settings, write_figures
 from engine.midi import Score, ScoreSource, first_tempo, load_score
 
 ONSET_STEPS_PER_BEAT = 12  # onset intervals are compared on this grid
@@ -512,9 +516,17 @@ def real_corpus(
 
 
 def generate_pieces(
-    generator: Any, styles: Sequence[str], *, pieces: int, seconds: float, seed: int, name: str
+    generator: Any,
+    styles: Sequence[str],
+    *,
+    pieces: int,
+    seconds: float,
+    seed: int,
+    name: str,
+    style_strength: float | None = None,
 ) -> tuple[dict[str, list[MeasuredPiece]], dict[str, list[float]], bool]:
-    """Generate and render `pieces` pieces per style, timing each after one warm-up piece.
+    """Generate and render `pieces` pieces per style, timing each after one warm-up piece
+    (at `style_strength`, or the app's default).
 
     Returns:
         (style -> measured pieces, {"wall", "cpu"}: seconds per piece, whether every piece
@@ -524,6 +536,7 @@ def generate_pieces(
 
     from engine.generate import GenerationSettings, generate
 
+    strength = {} if style_strength is None else {"style_strength": style_strength}
     # Warm-up: loads the soundfont and builds the token grammar, once per process or model.
     generate(GenerationSettings(style=styles[0], seconds=seconds, seed=seed), generator)
     measured: dict[str, list[MeasuredPiece]] = {s: [] for s in styles}
@@ -532,7 +545,9 @@ def generate_pieces(
     with tqdm(total=len(styles) * pieces, desc=name, unit="piece", smoothing=0.05) as bar:
         for style in styles:
             for i in range(pieces):
-                settings = GenerationSettings(style=style, seconds=seconds, seed=seed + i)
+                settings = GenerationSettings(
+                    style=style, seconds=seconds, seed=seed + i, **strength
+                )
                 started, cpu = time.perf_counter(), time.process_time()
                 result = generate(settings, generator)
                 times["wall"].append(time.perf_counter() - started)
@@ -541,6 +556,23 @@ def generate_pieces(
                 measured[style].append(measure(result.midi, style))
                 bar.update()
     return measured, times, rendered
+
+
+def score_style(
+    mine: Sequence[MeasuredPiece], style: str, classifier: Any, real: RealCorpus
+) -> dict[str, Any]:
+    """Style accuracy (and labels), closeness and longest copied runs of generated pieces."""
+    copied = [real.copies[style].longest_copied_run(p.intervals) for p in mine]
+    labels = classifier.predict(np.stack([p.features for p in mine]))
+    accuracy = label_accuracy(labels, [style] * len(mine))["per_style"][style]
+    return {
+        "style_accuracy": accuracy["accuracy"],
+        "labelled_as": accuracy["labelled_as"],
+        "closeness": closeness(
+            [p.statistics for p in mine], [p.statistics for p in real.heldout[style]]
+        ),
+        "copied_runs": copied,
+    }
 
 
 def speed_summary(
@@ -577,27 +609,10 @@ def _mean_closeness(per_style: Sequence[dict[str, float | None]]) -> dict[str, f
     return out
 
 
-def _rounded(value: Any) -> Any:
-    """Floats rounded to 4 digits, all through dicts and lists (for the JSON)."""
-    if isinstance(value, float):
-        return round(value, 4)
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_rounded(v) for v in value]
-    return value
-
-
-def run(
-    *,
-    pieces: int,
-    seconds: float,
-    seed: int,
-    windows: int,
-    styles: Sequence[str],
-    cache_dir: Path | None,
-) -> dict[str, Any]:
+def run(settings: SetSettings) -> dict[str, Any]:
     """The whole benchmark; returns the JSON figures."""
+    pieces, seconds, seed = settings.pieces, settings.seconds, settings.seed
+    windows, styles, cache_dir = settings.windows, settings.styles, settings.cache_dir
     from engine.generate import DRUM_STYLES, GenerationSettings, load_generator, load_markov
 
     defaults = GenerationSettings()
@@ -633,19 +648,12 @@ def run(
         perplexity = generator.metrics["heldout_perplexity"]
         runs[name] = []
         for style in styles:
-            mine = generated[style]
-            copied = [real.copies[style].longest_copied_run(p.intervals) for p in mine]
-            runs[name].extend(copied)
-            labels = classifier_model.predict(np.stack([p.features for p in mine]))
-            accuracy = label_accuracy(labels, [style] * len(mine))["per_style"][style]
+            scored = score_style(generated[style], style, classifier_model, real)
+            runs[name].extend(scored.pop("copied_runs"))
             report["styles"][style][name] = {
-                "style_accuracy": accuracy["accuracy"],
-                "labelled_as": accuracy["labelled_as"],
-                "closeness": closeness(
-                    [p.statistics for p in mine], [p.statistics for p in real.heldout[style]]
-                ),
+                **scored,
                 "heldout_perplexity": perplexity[style],
-                "originality": originality_summary(copied),
+                "originality": originality_summary(runs[name][-len(generated[style]) :]),
             }
     overall: dict[str, Any] = {}
     for name in (*MODELS, "real"):
@@ -665,7 +673,7 @@ def run(
             )
             overall[name]["originality"] = originality_summary(runs[name])
     ours = overall["ours"]
-    return _rounded(
+    return rounded(
         {
             "settings": {
                 "pieces_per_style": pieces,
@@ -709,36 +717,83 @@ def run(
                 "load_average_after": list(os.getloadavg()),
                 "minutes": (time.perf_counter() - started) / 60,
             },
-        }
+        },
+        4,
+    )
+
+
+def select_strength(settings: SetSettings, strengths: Sequence[float]) -> dict[str, Any]:
+    """Ours at each style strength: style accuracy, closeness and copying (to choose the app's
+    default; run it on other seeds than the benchmark's, e.g. --seed 1000)."""
+    pieces, seconds, seed = settings.pieces, settings.seconds, settings.seed
+    windows, styles, cache_dir = settings.windows, settings.styles, settings.cache_dir
+    from engine.generate import DRUM_STYLES, load_generator
+
+    real = real_corpus(cache_dir, styles, seconds=seconds, windows=windows)
+    train = [p for s in styles for p in real.train.get(s, [])]
+    classifier = train_style_classifier(train, seed=seed)
+    generator = load_generator()
+    rows = []
+    for strength in strengths:
+        generated, times, _ = generate_pieces(
+            generator,
+            styles,
+            pieces=pieces,
+            seconds=seconds,
+            seed=seed,
+            name=f"strength {strength:g}",
+            style_strength=strength,
+        )
+        scored = {s: score_style(generated[s], s, classifier, real) for s in styles}
+        kinds: dict[str, list[float]] = {}
+        for style, row in scored.items():
+            kind = "drums" if style in DRUM_STYLES else "melodic"
+            kinds.setdefault(kind, []).append(row["style_accuracy"])
+        rows.append(
+            {
+                "style_strength": strength,
+                "style_accuracy": float(np.mean([r["style_accuracy"] for r in scored.values()])),
+                "style_accuracy_by_kind": {k: float(np.mean(v)) for k, v in kinds.items()},
+                "per_style": {s: r["style_accuracy"] for s, r in scored.items()},
+                "closeness": _mean_closeness([r["closeness"] for r in scored.values()]),
+                "originality": originality_summary(
+                    [run for r in scored.values() for run in r["copied_runs"]]
+                ),
+                "median_wall_s": float(np.median(times["wall"])),
+            }
+        )
+    return rounded(
+        {
+            "settings": {
+                "pieces_per_style": pieces,
+                "seconds": seconds,
+                "seeds": [seed, seed + pieces - 1],
+                "styles": list(styles),
+            },
+            "strengths": rows,
+        },
+        4,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print the JSON figures and write them to --out."""
-    from engine.generate import STYLES
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pieces", type=int, default=50, help="generated pieces per style")
-    parser.add_argument("--seconds", type=float, default=30.0, help="length of each piece")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--windows", type=int, default=WINDOWS_PER_PIECE,
-                        help="excerpts measured per real piece")  # fmt: skip
-    parser.add_argument("--styles", nargs="+", default=list(STYLES), choices=STYLES)
-    parser.add_argument("--cache", type=Path, default=None, help="the studio's cache folder")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/generation.json"))
-    args = parser.parse_args(argv)
-    figures = run(
-        pieces=args.pieces,
-        seconds=args.seconds,
-        seed=args.seed,
-        windows=args.windows,
-        styles=args.styles,
-        cache_dir=args.cache,
+    add_set_arguments(
+        parser,
+        pieces=50,
+        seconds=30.0,
+        windows=WINDOWS_PER_PIECE,
+        out="bench/results/generation.json",
     )
-    text = json.dumps(figures, indent=1)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    parser.add_argument("--select-strength", type=float, nargs="+", metavar="S",
+                        help="instead: ours only, at each of these style strengths")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.select_strength:
+        figures = select_strength(set_settings(args), args.select_strength)
+    else:
+        figures = run(set_settings(args))
+    write_figures(figures, args.out)
     return 0
 
 

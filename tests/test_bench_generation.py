@@ -28,6 +28,7 @@ from bench.generation import (
     overlapping_area,
     piece_notes,
     real_corpus,
+    score_style,
     speed_summary,
     style_features,
     top_line_intervals,
@@ -263,3 +264,26 @@ def test_real_corpus_splits_excerpts_and_indexes_training_pieces(tmp_path: Path)
     assert len(real.train["folk"]) == 4 and len(real.heldout["folk"]) == 2  # 2 windows a piece
     copied = real.copies["folk"].longest_copied_run(real.heldout["folk"][0].intervals)
     assert copied == 4  # the held-out window is the first half of training piece "a"
+
+
+class _Classifier:
+    """Labels every piece with one style."""
+
+    def __init__(self, style: str) -> None:
+        self.style = style
+
+    def predict(self, features: np.ndarray) -> list[str]:
+        return [self.style] * len(features)
+
+
+def test_score_style_labels_measures_and_finds_copies(tmp_path: Path) -> None:
+    test_real_corpus_splits_excerpts_and_indexes_training_pieces(tmp_path)
+    real = real_corpus(tmp_path, ["folk"], seconds=2.0, windows=4)
+    generated = real.heldout["folk"]  # as if a generator had replayed the held-out piece
+
+    right = score_style(generated, "folk", _Classifier("folk"), real)
+    assert right["style_accuracy"] == 1.0 and right["labelled_as"] == {"folk": 2}
+    assert right["copied_runs"][0] == 4
+    assert right["closeness"]["pitch_class"] == pytest.approx(1.0)  # the held-out notes
+    wrong = score_style(generated, "folk", _Classifier("pop"), real)
+    assert wrong["style_accuracy"] == 0.0 and wrong["labelled_as"] == {"pop": 2}

@@ -42,13 +42,19 @@ class Clip:
         return len(self.samples) / self.sample_rate
 
 
-def _read_bytes(source: AudioSource) -> tuple[bytes, str]:
+def read_source(source: AudioSource, name: str | None = None) -> tuple[bytes, str]:
+    """The bytes of a path or of bytes, and what to call them in messages (`name`, else the
+    file name, else "clip").
+
+    Raises:
+        MissingFile: when no file exists at the path.
+    """
     if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source), "clip"
+        return bytes(source), name or "clip"
     path = Path(source)
     if not path.is_file():
         raise MissingFile(f"There is no file called {path.name} there; check the path.")
-    return path.read_bytes(), path.name
+    return path.read_bytes(), name or path.name
 
 
 def _looks_like_audio(data: bytes) -> bool:
@@ -134,8 +140,7 @@ def load(source: AudioSource, *, name: str | None = None) -> Clip:
         InvalidAudio: (a subclass) for empty, unsupported, corrupt, sample-less or
             non-finite input.
     """
-    data, file_name = _read_bytes(source)
-    name = name or file_name
+    data, name = read_source(source, name)
     if not data:
         raise EmptyFile(f"{name} is empty (0 bytes). Choose a file that holds audio.")
     frames, rate, warnings = _decode(data, name)

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine import audio, features
-from engine.audio import Clip
-from engine.errors import InvalidMidi, InvalidSettings, MissingFile, UnsupportedFormat
+from engine.audio import Clip, read_source
+from engine.errors import InvalidMidi, InvalidSettings, UnsupportedFormat
 
 if TYPE_CHECKING:
     from engine.generate import Generator
@@ -117,14 +117,7 @@ def load_music(
     """
     from engine.synth import render_midi
 
-    if isinstance(source, bytes | bytearray | memoryview):
-        data, label = bytes(source), name or "clip"
-    else:
-        path = Path(source)
-        label = name or path.name
-        if not path.is_file():
-            raise MissingFile(f"There is no file called {path.name} there; check the path.")
-        data = path.read_bytes()
+    data, label = read_source(source, name)
     if not is_midi(data):
         if Path(label).suffix.lower() in MIDI_SUFFIXES and data:
             raise InvalidMidi(f"{label} is not a Standard MIDI File (it lacks the MIDI header).")

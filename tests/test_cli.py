@@ -73,11 +73,18 @@ def test_missing_model_is_reported_without_traceback(tone_file, tmp_path: Path) 
     assert "missing" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_community_import_listeners_and_export(tmp_path: Path) -> None:
-    folder = tmp_path / "csv"
+def community_csv(folder: Path, *, listeners: str, follows: str) -> Path:
+    """A community CSV folder with these listeners.csv and follows.csv rows (after the header)."""
     folder.mkdir()
-    (folder / "listeners.csv").write_text("listener_id,name,group\nann,Ann,north\nbob,Bob,\n")
-    (folder / "follows.csv").write_text("follower,followee\nann,bob\n")
+    (folder / "listeners.csv").write_text("listener_id,name,group\n" + listeners)
+    (folder / "follows.csv").write_text("follower,followee\n" + follows)
+    return folder
+
+
+def test_community_import_listeners_and_export(tmp_path: Path) -> None:
+    folder = community_csv(
+        tmp_path / "csv", listeners="ann,Ann,north\nbob,Bob,\n", follows="ann,bob\n"
+    )
     library = str(tmp_path / "studio")
 
     imported = run("community", "import", str(folder), "--library", library)
@@ -101,10 +108,7 @@ def test_community_import_listeners_and_export(tmp_path: Path) -> None:
 
 
 def test_a_malformed_community_import_names_file_and_line(tmp_path: Path) -> None:
-    folder = tmp_path / "csv"
-    folder.mkdir()
-    (folder / "listeners.csv").write_text("listener_id,name,group\nann,Ann,north\n")
-    (folder / "follows.csv").write_text("follower,followee\nann,zed\n")
+    folder = community_csv(tmp_path / "csv", listeners="ann,Ann,north\n", follows="ann,zed\n")
     library = str(tmp_path / "studio")
 
     result = run("community", "import", str(folder), "--library", library)

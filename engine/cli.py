@@ -94,6 +94,7 @@ def _generate(args: argparse.Namespace) -> int:
         prompt=args.prompt,
         prompt_piece=args.prompt_piece,
         prompt_bars=args.prompt_bars,
+        **({} if args.style_strength is None else {"style_strength": args.style_strength}),
     )
     bar = tqdm(total=100, desc="generate", unit="%", disable=not sys.stderr.isatty())
 
@@ -495,6 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--tempo", type=float, default=None, help="bpm (default: the style's)")
     generate.add_argument("--temperature", type=float, default=1.0)
     generate.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass")
+    generate.add_argument(
+        "--style-strength", type=float, default=None, help="0 none, 1 plain, more: more typical"
+    )
     generate.add_argument("--variations", type=int, default=1, help="pieces (X.mid, X-2.mid...)")
     generate.add_argument("--instrument", type=int, default=None, help="GM program 0-127")
     generate.add_argument("--drums", default=None, help="a drum style under a melodic one")

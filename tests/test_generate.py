@@ -261,6 +261,10 @@ def test_cli_generate_reports_bad_settings_and_prompts(checkpoint: Path, tmp_pat
                   str(tmp_path / "x.mid"), checkpoint=checkpoint)  # fmt: skip
     assert bad.returncode != 0
     assert "polka" in bad.stderr and "Traceback" not in bad.stderr
+    strong = run_cli("generate", "--genre", "folk", "--style-strength", "9", "--out",
+                     str(tmp_path / "s.mid"), checkpoint=checkpoint)  # fmt: skip
+    assert strong.returncode != 0
+    assert "style_strength" in strong.stderr and "Traceback" not in strong.stderr
     broken = tmp_path / "broken.mid"
     broken.write_bytes(b"not midi")
     result = run_cli("generate", "--genre", "folk", "--prompt", str(broken), "--out",

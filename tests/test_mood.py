@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from engine.mood import (
     quadrant_of,
     valence_arousal,
 )
+from engine.train.dataset import Example
 from engine.train.mood import (
     MoodData,
     MoodTrainConfig,
@@ -48,6 +50,7 @@ from engine.train.mood_data import (
     summarise,
     tag_targets,
 )
+from engine.train.teacher import teacher_path, teacher_selection
 
 TINY = EncoderConfig(trunk="cnn", cnn_width=4, embedding_dim=16)
 TINY_MOOD = EncoderConfig(
@@ -300,6 +303,33 @@ def test_the_second_stage_folds_into_one_linear_head(rng: np.random.Generator) -
         assert torch.equal(stacked["quadrant"].weight, first["quadrant"].weight)
     tags, _ = predict(stacked, config, data, clips)
     assert summarise(tags, data.tags, data.quadrants, data.quadrants)["macro_roc_auc"] > 0.95
+
+
+def test_sources_concatenate_both_trunks_and_the_tag_logits(rng: np.random.Generator) -> None:
+    data = tiny_mood_data(rng, dim=20)
+    second = [rng.normal(size=(3, 5)).astype(np.float32) for _ in data.clips]
+    logits = [rng.normal(size=(3, 4)).astype(np.float32) for _ in data.clips]
+    both = replace(data, mtt_trunk=second, tag_logits=logits)
+    assert both.features("mtt") is second
+    assert both.features("trunk") is data.trunk
+    np.testing.assert_array_equal(
+        both.features("trunks+tags")[3], np.concatenate([data.trunk[3], second[3], logits[3]], 1)
+    )
+    assert both.features("trunks")[0].shape == (3, 25)
+    with pytest.raises(ValueError):
+        data.features("trunks")  # the MTT features were not loaded
+
+
+def test_the_mtt_teacher_caches_real_clips_only_in_its_own_folder(tmp_path: Path) -> None:
+    def example(example_id: str, domain: str, genres: tuple[str, ...]) -> Example:
+        return Example(example_id, Path("a.npy"), genres, domain, "x", example_id, "", "train", 30)
+
+    examples = [example("r1", "real", ("jazz",)), example("r2", "real", ()),
+                example("s1", "rendered", ("jazz",))]  # fmt: skip
+    assert [e.example_id for e in teacher_selection(examples, "mtt")] == ["r1", "r2"]
+    assert {e.example_id for e in teacher_selection(examples, "msd")} == {"r1", "r2", "s1"}
+    assert teacher_path(tmp_path, examples[0], "mtt").parent.name == "musicnn_mtt"
+    assert teacher_path(tmp_path, examples[0]).parent.name == "musicnn"
 
 
 # --- baseline -------------------------------------------------------------------------------

@@ -24,7 +24,11 @@ or in one command, letting step 2 run step 1 in the TF venv::
         --tf-python /tmp/tfvenv/bin/python --out checkpoints/musicnn_msd.pt
 
 ``--wheel-dir`` may also be the .whl file itself. ``--model MTT_musicnn`` converts the
-MagnaTagATune model, which has the same architecture.
+MagnaTagATune model, which has the same architecture (``--out`` defaults to
+checkpoints/musicnn_mtt.pt then; see checkpoints/musicnn_mtt.md)::
+
+    .venv/bin/python -m engine.train.convert_musicnn --wheel-dir /tmp/musicnn \\
+        --model MTT_musicnn --tf-python /tmp/tfvenv/bin/python
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ import numpy as np
 
 MODELS = ("MSD_musicnn", "MTT_musicnn")  # musicnn-architecture models in the wheel
 _LABELS_VARIABLE = {"MSD_musicnn": "MSD_LABELS", "MTT_musicnn": "MTT_LABELS"}
+DEFAULT_OUT = {  # where each model's checkpoint is committed
+    "MSD_musicnn": Path("checkpoints/musicnn_msd.pt"),
+    "MTT_musicnn": Path("checkpoints/musicnn_mtt.pt"),
+}
 _SKIPPED = ("Adam", "beta1_power", "beta2_power")  # optimizer state: not converted
 
 # (TF variable scope, torch module prefix, kind) in the order musicnn.models creates them.
@@ -205,8 +213,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dump-npz", type=Path, help="step 1 only (needs TensorFlow)")
     parser.add_argument("--npz", type=Path, help="arrays written by --dump-npz")
     parser.add_argument("--tf-python", help="a Python with TensorFlow to run step 1 in")
-    parser.add_argument("--out", type=Path, default=Path("checkpoints/musicnn_msd.pt"))
+    parser.add_argument("--out", type=Path, help="default: the model's file in checkpoints/")
     args = parser.parse_args(argv)
+    out = args.out or DEFAULT_OUT[args.model]
 
     with ExitStack() as stack:
         package = _package_dir(args.wheel_dir, stack)
@@ -228,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
                         "TensorFlow is not importable here: pass --tf-python PATH or --npz FILE "
                         "(see this script's docstring)"
                     ) from None
-        convert(package, args.model, npz, args.out)
+        convert(package, args.model, npz, out)
 
 
 if __name__ == "__main__":

@@ -62,9 +62,12 @@ class ExampleTensors:
     trunk_features: np.ndarray  # (N, 1706) musicnn penultimate + pooled (frozen trunk)
 
 
-def load_tensors(example: Example, cache_dir: Path, *, hpss: bool) -> ExampleTensors:
-    """An example's cached teacher outputs, with HPSS patches computed and cached if asked."""
-    with np.load(teacher_path(cache_dir, example)) as stored:
+def load_tensors(
+    example: Example, cache_dir: Path, *, hpss: bool, model: str = "msd"
+) -> ExampleTensors:
+    """An example's cached outputs of the musicnn `model` (engine.train.teacher.TEACHERS),
+    with HPSS patches computed and cached if asked."""
+    with np.load(teacher_path(cache_dir, example, model)) as stored:
         patches = stored["patches"]
         logits, penultimate, pooled = stored["logits"], stored["penultimate"], stored["pooled"]
     if hpss:

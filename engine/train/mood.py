@@ -19,6 +19,12 @@ artist, chooses; mer4q val is reported, never trained on):
     --source embedding                             heads on the shared 256-d embedding
     --quadrant signs                               valence + arousal heads; quadrant from signs
     --c 0.0003 / 0.003                             weaker / stronger L2 regularisation
+    "MTT trunk, ...", "MSD + MTT trunks, ...", ...  heads reading musicnn's MagnaTagATune
+        model too (SOURCES; cache it first: python -m engine.train.teacher --model mtt)
+Name variants after --variants to measure only those; --cv-only leaves val out, so that val is
+measured once, for the variant cross-validation chose (checkpoints/genre.md):
+    python -m engine.train.mood --cv-only --variants "trunk, four-way quadrant" \
+        "MTT trunk, four-way quadrant" --figures /tmp/variants.json
 The second stage is measured on its own (not shipped: it trades MAP for AUC, checkpoints/genre.md):
     python -m engine.train.mood --stack-c 0.1 --out /tmp/genre_stacked.pt \
         --figures bench/results/mood_stack.json
@@ -31,7 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,13 +64,19 @@ from engine.train.mood_data import (
 
 MOOD_HEADS = ("mood", "quadrant")  # the heads this script fits and writes
 FOLDS = 5  # grouped cross-validation folds on mer4q train
+# What the heads can read: "trunk" the MSD musicnn features (1706), "embedding" the shared
+# 256-d embedding, "mtt" the MagnaTagATune musicnn features (1706), "trunks" both (3412),
+# "trunks+tags" both and both models' 50 tag logits (3512), "trunk+tags" the MSD features and
+# both models' tag logits (1806).
+SOURCES = ("trunk", "embedding", "mtt", "trunks", "trunks+tags", "trunk+tags")
+SECOND_TRUNK_SOURCES = ("mtt", "trunks", "trunks+tags", "trunk+tags")  # read the MTT cache
 
 
 @dataclass(frozen=True)
 class MoodTrainConfig:
     """Settings of one fit of the mood heads."""
 
-    source: str  # heads read "trunk" (musicnn, 1706-d) or "embedding" (the shared 256-d one)
+    source: str  # what the heads read: one of SOURCES
     quadrant: str  # "four-way": softmax over Q1-Q4; "signs": valence + arousal sigmoids
     c: float  # inverse L2 strength of the logistic regressions (scikit-learn's C)
     stack_c: float | None = None  # C of the second stage re-reading the logits (None: none)
@@ -79,25 +91,47 @@ class MoodData:
     trunk: list[np.ndarray]  # per clip (patches, 1706): musicnn penultimate + pooled
     tags: np.ndarray  # (clips, 12) multi-hot
     quadrants: np.ndarray  # (clips,) index into QUADRANTS
+    # Per clip (patches, 1706): the MagnaTagATune musicnn's features (empty: not loaded).
+    mtt_trunk: list[np.ndarray] = field(default_factory=list)
+    # Per clip (patches, 100): the MSD and MTT musicnn tag logits (empty: not loaded).
+    tag_logits: list[np.ndarray] = field(default_factory=list)
 
     def features(self, source: str) -> list[np.ndarray]:
-        """Per-clip patch features the heads read."""
-        return self.embedding if source == "embedding" else self.trunk
+        """Per-clip patch features the heads read (a key of SOURCES)."""
+        parts = {
+            "embedding": [self.embedding],
+            "trunk": [self.trunk],
+            "mtt": [self.mtt_trunk],
+            "trunks": [self.trunk, self.mtt_trunk],
+            "trunks+tags": [self.trunk, self.mtt_trunk, self.tag_logits],
+            "trunk+tags": [self.trunk, self.tag_logits],
+        }[source]
+        if len(parts) == 1:
+            return parts[0]
+        return [np.concatenate(clip, axis=1) for clip in zip(*parts, strict=True)]
 
 
-def load_data(data_dir: Path, cache_dir: Path, checkpoint: Path) -> MoodData:
-    """Every mer4q clip's cached musicnn features, projected by the checkpoint's encoder."""
+def load_data(data_dir: Path, cache_dir: Path, checkpoint: Path, *, mtt: bool) -> MoodData:
+    """Every mer4q clip's cached musicnn features, projected by the checkpoint's encoder.
+
+    With `mtt`, the MagnaTagATune musicnn's features and both models' tag logits too (cached by
+    ``python -m engine.train.teacher --model mtt``).
+    """
     clips = read_clips(data_dir)
     examples = mer4q_examples(clips, load_manifest(cache_dir))
     encoder, _, _ = StudioEncoder.from_checkpoint(checkpoint)
-    trunk, embedding = [], []
+    trunk, embedding, mtt_trunk, tag_logits = [], [], [], []
     for example in tqdm(examples, desc="load"):
-        features = load_tensors(example, cache_dir, hpss=False).trunk_features
+        msd = load_tensors(example, cache_dir, hpss=False)
         with torch.inference_mode():
-            embedding.append(encoder.project(torch.from_numpy(features)).numpy())
-        trunk.append(features)
+            embedding.append(encoder.project(torch.from_numpy(msd.trunk_features)).numpy())
+        trunk.append(msd.trunk_features)
+        if mtt:
+            second = load_tensors(example, cache_dir, hpss=False, model="mtt")
+            mtt_trunk.append(second.trunk_features)
+            tag_logits.append(np.concatenate([msd.teacher_logits, second.teacher_logits], axis=1))
     tags = tag_targets([c.moods for c in clips], read_tag_sets(data_dir))
-    return MoodData(clips, embedding, trunk, tags, quadrant_indices(clips))
+    return MoodData(clips, embedding, trunk, tags, quadrant_indices(clips), mtt_trunk, tag_logits)
 
 
 def fit_heads(config: MoodTrainConfig, data: MoodData, indices: list[int]) -> dict[str, nn.Linear]:
@@ -217,11 +251,17 @@ def predict(
     return np.stack(tags), np.array(quadrants)
 
 
-def evaluate(config: MoodTrainConfig, data: MoodData) -> tuple[dict, dict[str, nn.Linear]]:
+def evaluate(
+    config: MoodTrainConfig, data: MoodData, *, val: bool = True
+) -> tuple[dict, dict[str, nn.Linear] | None]:
     """Grouped cross-validation figures on train, and val figures of heads fitted on train.
 
+    Args:
+        val: also fit on all of train and measure val (False: cross-validation only, so
+            that val is measured once, for the variant cross-validation chose).
+
     Returns:
-        (figures, the heads fitted on all of train)
+        (figures, the heads fitted on all of train, or None without `val`)
     """
     train_set = [i for i, c in enumerate(data.clips) if c.split == "train"]
     val_set = [i for i, c in enumerate(data.clips) if c.split == "val"]
@@ -231,14 +271,16 @@ def evaluate(config: MoodTrainConfig, data: MoodData) -> tuple[dict, dict[str, n
         fit_set, held_set = [train_set[i] for i in fit], [train_set[i] for i in held]
         tags, quadrants = predict(fit_heads(config, data, fit_set), config, data, held_set)
         folds.append(summarise(tags, data.tags[held_set], quadrants, data.quadrants[held_set]))
-    heads = fit_heads(config, data, train_set)
-    tags, quadrants = predict(heads, config, data, val_set)
     keys = ("macro_roc_auc", "mean_average_precision", "quadrant_accuracy")
     figures = {
         "train_config": asdict(config),
         "cross_validation": {key: float(np.mean([f[key] for f in folds])) for key in keys},
-        "val": summarise(tags, data.tags[val_set], quadrants, data.quadrants[val_set]),
     }
+    if not val:
+        return figures, None
+    heads = fit_heads(config, data, train_set)
+    tags, quadrants = predict(heads, config, data, val_set)
+    figures["val"] = summarise(tags, data.tags[val_set], quadrants, data.quadrants[val_set])
     return figures, heads
 
 
@@ -251,6 +293,14 @@ def variants(base: MoodTrainConfig) -> dict[str, MoodTrainConfig]:
         "embedding, valence/arousal signs": replace(base, source="embedding", quadrant="signs"),
         "trunk, four-way quadrant, C / 3": replace(base, c=base.c / 3),
         "trunk, four-way quadrant, C x 3": replace(base, c=base.c * 3),
+        "MTT trunk, four-way quadrant": replace(base, source="mtt"),
+        "MSD + MTT trunks, four-way quadrant": replace(base, source="trunks"),
+        "MSD + MTT trunks, four-way quadrant, C / 3": replace(base, source="trunks", c=base.c / 3),
+        "MSD + MTT trunks, four-way quadrant, C / 10": replace(
+            base, source="trunks", c=base.c / 10
+        ),
+        "MSD + MTT trunks + tag logits, four-way quadrant": replace(base, source="trunks+tags"),
+        "MSD trunk + MSD and MTT tag logits, four-way quadrant": replace(base, source="trunk+tags"),
     }
 
 
@@ -297,21 +347,43 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=default_cache_dir())
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     parser.add_argument("--out", type=Path, help="write here (default: over --checkpoint)")
-    parser.add_argument("--variants", action="store_true", help="measure every variant")
-    parser.add_argument("--source", choices=("trunk", "embedding"), default="trunk")
+    parser.add_argument(
+        "--variants", nargs="*", metavar="NAME", help="measure these variants (none named: all)"
+    )
+    parser.add_argument(
+        "--cv-only", action="store_true", help="with --variants: cross-validation, no val"
+    )
+    parser.add_argument("--source", choices=SOURCES, default="trunk")
     parser.add_argument("--quadrant", choices=("four-way", "signs"), default="four-way")
     parser.add_argument("--c", type=float, default=1e-3, help="inverse L2 strength")
     parser.add_argument("--stack-c", type=float, help="second stage's C (default: none)")
     parser.add_argument("--figures", type=Path, default=Path("bench/results/mood_train.json"))
     args = parser.parse_args()
     config = MoodTrainConfig(args.source, args.quadrant, args.c, args.stack_c)
-    if not args.variants and config.quadrant != "four-way":
-        parser.error("engine.mood reads a four-way quadrant head: --quadrant signs is measured")
-    data = load_data(args.data, args.cache, args.checkpoint)
-    if args.variants:
-        figures = {name: evaluate(variant, data)[0] for name, variant in variants(config).items()}
+    measured: dict[str, MoodTrainConfig] = {}
+    if args.variants is None:
+        if config.quadrant != "four-way":
+            parser.error("engine.mood reads a four-way quadrant head: --quadrant signs is measured")
+        if config.source in SECOND_TRUNK_SOURCES:
+            parser.error(f"the studio encoder has no {config.source!r} mood heads: it is measured")
+    else:
+        measured = variants(config)
+        unknown = set(args.variants) - set(measured)
+        if unknown:
+            parser.error(f"unknown variants {sorted(unknown)}; known: {list(measured)}")
+        measured = {k: v for k, v in measured.items() if not args.variants or k in args.variants}
+    sources = {config.source} | {v.source for v in measured.values()}
+    data = load_data(
+        args.data, args.cache, args.checkpoint, mtt=bool(sources & set(SECOND_TRUNK_SOURCES))
+    )
+    if args.variants is not None:
+        figures = {
+            name: evaluate(variant, data, val=not args.cv_only)[0]
+            for name, variant in measured.items()
+        }
     else:
         figures, heads = evaluate(config, data)
+        assert heads is not None
         install_heads(args.checkpoint, args.out or args.checkpoint, heads, config.source, figures)
     args.figures.parent.mkdir(parents=True, exist_ok=True)
     args.figures.write_text(json.dumps(figures, indent=2))

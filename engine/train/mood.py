@@ -165,10 +165,11 @@ def fit_second_stage(
         (mix (12, 12 + quadrant outputs), shift (12,)): tag logit = mix @ logits + shift.
     """
     groups = [data.clips[i].artist for i in indices]
+    features = data.features(config.source)
     inputs, targets = [], []
     for fit, held in GroupKFold(n_splits=FOLDS).split(indices, groups=groups):
         inner = fit_first_stage(config, data, [indices[i] for i in fit])
-        inputs += [stage_inputs(inner, config, data, indices[i]) for i in held]
+        inputs += [stage_inputs(inner, features[indices[i]]) for i in held]
         targets += [data.tags[indices[i]] for i in held]
     x, y = np.stack(inputs), np.stack(targets)
     models = [
@@ -178,12 +179,11 @@ def fit_second_stage(
     return np.concatenate([m.coef_ for m in models]), np.concatenate([m.intercept_ for m in models])
 
 
-def stage_inputs(
-    heads: dict[str, nn.Linear], config: MoodTrainConfig, data: MoodData, index: int
-) -> np.ndarray:
-    """The second stage's input for one clip: its mean tag and quadrant logits over patches."""
+def stage_inputs(heads: dict[str, nn.Linear], patches: np.ndarray) -> np.ndarray:
+    """The second stage's input for one clip (its patch features): its mean tag and quadrant
+    logits over patches."""
     with torch.inference_mode():
-        x = torch.from_numpy(data.features(config.source)[index]).float()
+        x = torch.from_numpy(patches).float()
         logits = torch.cat([heads["mood"](x), heads["quadrant"](x)], dim=1)
     return logits.mean(dim=0).double().numpy()
 

@@ -501,6 +501,13 @@ well formed. {params / 1e6:.2f} M parameters ({model_config.layers} layers, widt
 {size / 2**20:.1f} MiB. Use: `engine.generate.generate(GenerationSettings(style=...))` or
 `python -m engine generate --genre STYLE --seconds 30 --seed 0 --out piece.mid`.
 
+Style strength (classifier-free guidance): in training, {config.style_dropout:.0%} of the windows
+carry the token of no style (`{NO_STYLE_TOKEN}`) instead of their own, so the model also learns
+music of no named style. Sampling runs the chosen style and no style side by side (one batch of
+two) and draws from u + s (c - u), where c and u are the two next-token log-probabilities and s
+the style strength: 1 is plain conditioning, more leans further toward what sets the style
+apart, 0 is music of no style. The app's default is chosen in the Evaluation section below.
+
 ## Data
 
 Real music only, converted to MIDI and tokenised by `engine/train/generator_data.py` (cached in

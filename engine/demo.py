@@ -354,17 +354,7 @@ def start_first_run_build(
     record = library.home / BUILD_RECORD
     try:
         with record.open("x", encoding="utf-8") as out:  # only one process starts it
-            log = (library.home / BUILD_LOG).open("ab")
-            process = subprocess.Popen(
-                list(command or build_command(library.home)),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-                start_new_session=True,  # it goes on when the server stops
-            )
-            log.close()
-            build = DemoBuild(pid=process.pid, started=time.time(), pieces=demo_piece_count())
+            build = _spawn(library.home, command)
             json.dump(asdict(build), out)
     except FileExistsError:
         return None
@@ -372,3 +362,47 @@ def start_first_run_build(
         record.unlink(missing_ok=True)
         raise EngineError(f"The demo library could not be started ({err}).") from None
     return build
+
+
+def build_interrupted(home: Path) -> bool:
+    """True when a background build was started and stopped before its end (its process is gone
+    and its log ends without the summary the command prints last)."""
+    build = demo_build(home)
+    if build is None or build.running():
+        return False
+    try:
+        lines = (home / BUILD_LOG).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return True
+    last = next((line for line in reversed(lines) if line.strip()), "")
+    return not last.startswith('{"tracks":')
+
+
+def continue_build(library: Library, *, command: Sequence[str] | None = None) -> DemoBuild:
+    """Start the background build again (it skips what is already there).
+
+    Raises:
+        EngineError: when it cannot be started.
+    """
+    try:
+        build = _spawn(library.home, command)
+        temporary = library.home / f"{BUILD_RECORD}.tmp"
+        temporary.write_text(json.dumps(asdict(build)), encoding="utf-8")
+        os.replace(temporary, library.home / BUILD_RECORD)
+    except OSError as err:
+        raise EngineError(f"The demo library could not be started ({err}).") from None
+    return build
+
+
+def _spawn(home: Path, command: Sequence[str] | None) -> DemoBuild:
+    """Start the build command (default `build_command`) detached, its output in the log."""
+    with (home / BUILD_LOG).open("ab") as log:
+        process = subprocess.Popen(
+            list(command or build_command(home)),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,  # it goes on when the server stops
+        )
+    return DemoBuild(pid=process.pid, started=time.time(), pieces=demo_piece_count())

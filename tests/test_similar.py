@@ -410,3 +410,20 @@ def test_the_build_command_is_the_cli_at_low_priority(tmp_path: Path) -> None:
 
     command = demo.build_command(tmp_path)
     assert command[-6:] == ["-m", "engine", "library", "demo", "--library", str(tmp_path)]
+
+
+def test_a_build_that_stopped_early_can_be_continued(fresh_library: Library) -> None:
+    from engine import demo
+
+    assert not demo.build_interrupted(fresh_library.home)  # never started
+    build = demo.start_first_run_build(fresh_library, command=sleeper(30))
+    assert not demo.build_interrupted(fresh_library.home)  # running
+    os.kill(build.pid, signal.SIGKILL)
+    os.waitpid(build.pid, 0)
+    assert demo.build_interrupted(fresh_library.home)  # killed: no summary in its log
+
+    summary = '{"tracks": 0, "skipped": 0, "listeners": 0}'
+    done = demo.continue_build(fresh_library, command=[sys.executable, "-c", f"print('{summary}')"])
+    assert demo.demo_build(fresh_library.home) == done
+    os.waitpid(done.pid, 0)
+    assert not demo.build_interrupted(fresh_library.home)  # finished: its summary is last

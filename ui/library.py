@@ -86,7 +86,7 @@ def _first_run(home: str) -> None:
 def demo_offer(*, key: str, empty: bool) -> None:
     """While the demo library is built in the background, its progress (updating by itself);
     else, when the library is `empty`, offer to build it with a progress bar."""
-    from engine.demo import demo_build, demo_piece_count
+    from engine.demo import build_interrupted, demo_build, demo_piece_count
 
     with models.LIBRARY_LOCK:
         build = demo_build(models.library().home)
@@ -94,6 +94,11 @@ def demo_offer(*, key: str, empty: bool) -> None:
         with models.LIBRARY_LOCK:
             shown = len(models.library().tracks())
         _build_progress(build.pieces, shown)
+        return
+    with models.LIBRARY_LOCK:
+        interrupted = build_interrupted(models.library().home)
+    if interrupted:
+        _continue_offer(key)
         return
     if not empty:
         return
@@ -112,6 +117,26 @@ def demo_offer(*, key: str, empty: bool) -> None:
     if summary is not None:
         st.toast(f"{summary['tracks']} pieces added to the library.", icon=":material/library_add:")
         st.rerun()
+
+
+def _continue_offer(key: str) -> None:
+    """Offer to carry on with a background build of the demo library that stopped early."""
+    from engine.demo import continue_build
+
+    with st.container(border=True, horizontal=True, vertical_alignment="center"):
+        st.markdown(
+            "The demo library's build stopped before its end (the studio was stopped, or the "
+            "machine restarted). What it added is here; it can carry on with the rest."
+        )
+        if not st.button("Continue building", icon=":material/library_add:", key=key):
+            return
+    try:
+        with models.LIBRARY_LOCK:
+            continue_build(models.library())
+    except EngineError as error:
+        show_error(error)
+        return
+    st.rerun()
 
 
 @st.fragment(run_every=5)

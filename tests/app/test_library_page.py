@@ -115,10 +115,11 @@ def sleeper_process():
     process.wait()
 
 
-def test_the_first_run_starts_the_demo_build(app, studio_home, monkeypatch):
+@pytest.fixture
+def build_started(monkeypatch) -> list:
+    """The library folders the demo build command is asked for (it stands in a `sleep 60`)."""
     from engine import demo
 
-    monkeypatch.setenv(demo.FIRST_RUN_ENV, "1")
     started = []
 
     def command(home):
@@ -126,6 +127,13 @@ def test_the_first_run_starts_the_demo_build(app, studio_home, monkeypatch):
         return ["sleep", "60"]
 
     monkeypatch.setattr(demo, "build_command", command)
+    return started
+
+
+def test_the_first_run_starts_the_demo_build(app, studio_home, monkeypatch, build_started):
+    from engine import demo
+
+    monkeypatch.setenv(demo.FIRST_RUN_ENV, "1")
     app.run()
     app.switch_page(PAGE).run()
 
@@ -133,7 +141,7 @@ def test_the_first_run_starts_the_demo_build(app, studio_home, monkeypatch):
     assert build is not None
     try:
         assert not app.exception and not app.error
-        assert started == [studio_home]
+        assert build_started == [studio_home]
         assert build.running()
     finally:
         os.kill(build.pid, signal.SIGKILL)
@@ -160,3 +168,26 @@ def test_the_background_build_shows_its_progress(library_page, studio_home, slee
     sleeper_process.wait()
     library_page.run()
     assert not library_page.get("progress")
+
+
+def test_a_stopped_build_offers_to_continue(library_page, studio_home, build_started):
+    import json
+
+    from engine import demo
+
+    fill_library(studio_home)
+    dead = {"pid": 2**22 + 12345, "started": 0.0, "pieces": 300}  # no such process
+    (studio_home / demo.BUILD_RECORD).write_text(json.dumps(dead))
+    (studio_home / demo.BUILD_LOG).write_text("demo: 10%\n")
+    library_page.run()
+    assert not library_page.exception and not library_page.error
+    library_page.button(key="library_demo").click().run()
+
+    assert not library_page.exception and not library_page.error
+    assert build_started == [studio_home]
+    build = demo.demo_build(studio_home)
+    try:
+        assert build.running() and library_page.get("progress")
+    finally:
+        os.kill(build.pid, signal.SIGKILL)
+        os.waitpid(build.pid, 0)

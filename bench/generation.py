@@ -649,11 +649,12 @@ def run(settings: SetSettings) -> dict[str, Any]:
         runs[name] = []
         for style in styles:
             scored = score_style(generated[style], style, classifier_model, real)
-            runs[name].extend(scored.pop("copied_runs"))
+            copied = scored.pop("copied_runs")
+            runs[name].extend(copied)
             report["styles"][style][name] = {
                 **scored,
                 "heldout_perplexity": perplexity[style],
-                "originality": originality_summary(runs[name][-len(generated[style]) :]),
+                "originality": originality_summary(copied),
             }
     overall: dict[str, Any] = {}
     for name in (*MODELS, "real"):

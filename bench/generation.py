@@ -756,6 +756,9 @@ def select_strength(settings: SetSettings, strengths: Sequence[float]) -> dict[s
                 "style_accuracy": float(np.mean([r["style_accuracy"] for r in scored.values()])),
                 "style_accuracy_by_kind": {k: float(np.mean(v)) for k, v in kinds.items()},
                 "per_style": {s: r["style_accuracy"] for s, r in scored.items()},
+                "per_style_longest_copied_run": {
+                    s: max(r["copied_runs"], default=0) for s, r in scored.items()
+                },
                 "closeness": _mean_closeness([r["closeness"] for r in scored.values()]),
                 "originality": originality_summary(
                     [run for r in scored.values() for run in r["copied_runs"]]

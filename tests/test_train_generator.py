@@ -13,7 +13,15 @@ import torch
 
 from engine.generate import DRUM_STYLES, STYLES, GenerationSettings, generate, load_generator
 from engine.midi import TOKENIZER_FILE, load_score, score_to_bytes
-from engine.train.generator import STATE_NAME, TrainConfig, Windows, train
+from engine.models.generator import MusicTransformer
+from engine.train.generator import (
+    FINETUNE_STATE_NAME,
+    STATE_NAME,
+    TrainConfig,
+    Windows,
+    main,
+    train,
+)
 from engine.train.generator_data import (
     CorpusPiece,
     PiecePlan,
@@ -110,3 +118,57 @@ def test_train_writes_checkpoint_card_and_resumes(cache: Path, tmp_path: Path) -
     result = generate(GenerationSettings(style="folk", seconds=3, tempo=120.0), generator,
                       render=False)  # fmt: skip
     assert load_score(result.midi).note_num() > 0
+
+
+def test_style_power_sets_how_often_each_style_is_drawn(cache: Path) -> None:
+    tokenizer, pieces = tokenise(cache)
+    tokens = {
+        s: sum(len(p.ids) for p in pieces if p.piece.style == s and p.piece.split == "train")
+        for s in STYLES
+    }
+    equal = Windows(pieces, tokenizer, context=64, style_power=0.0)
+    assert equal.style_weights == pytest.approx(np.full(len(STYLES), 1 / len(STYLES)))
+    as_corpus = Windows(pieces, tokenizer, context=64, style_power=1.0)
+    total = sum(tokens.values())
+    assert as_corpus.style_weights == pytest.approx([tokens[s] / total for s in STYLES])
+
+
+def test_a_run_fine_tunes_from_a_checkpoint_and_keeps_the_first_runs_state(
+    cache: Path, tmp_path: Path
+) -> None:
+    base_dir, tuned_dir = tmp_path / "base", tmp_path / "tuned"
+    train(TINY, data_dir=tmp_path, cache_dir=cache, checkpoints=base_dir, fresh=True)
+    base_state = (corpus_dir(cache) / STATE_NAME).read_bytes()
+    tune = TrainConfig(**{**asdict(TINY), "init": str(base_dir / "generator.pt"),
+                          "style_power": 0.0, "steps": 2})  # fmt: skip
+    metrics = train(tune, data_dir=tmp_path, cache_dir=cache, checkpoints=tuned_dir, fresh=True)
+    assert metrics["step"] == 2
+    assert (corpus_dir(cache) / STATE_NAME).read_bytes() == base_state
+    assert (corpus_dir(cache) / FINETUNE_STATE_NAME).is_file()
+    # step 0 of the fine-tuning is the first run's model, scored on the same windows
+    _, meta = MusicTransformer.from_checkpoint(base_dir / "generator.pt")
+    state = torch.load(corpus_dir(cache) / FINETUNE_STATE_NAME, weights_only=False)
+    assert state["history"][0]["step"] == 0
+    assert state["history"][0]["heldout_perplexity"] == meta["metrics"]["heldout_perplexity"]
+    card = (tuned_dir / "generator.md").read_text()
+    assert f"{meta['retrain']} --checkpoints {base_dir}" in card
+    assert f"--init {base_dir / 'generator.pt'}" in card and "--style-power 0" in card
+    (tuned_dir / "generator.md").unlink()  # --card-only --init writes it again from that state
+    assert main(["--cache", str(cache), "--checkpoints", str(tuned_dir), "--card-only",
+                 "--init", tune.init]) == 0  # fmt: skip
+    assert (tuned_dir / "generator.md").read_text() == card
+
+
+def test_fine_tuning_from_a_generator_of_another_shape_is_a_clear_error(
+    cache: Path, tmp_path: Path
+) -> None:
+    base_dir = tmp_path / "base"
+    train(TINY, data_dir=tmp_path, cache_dir=cache, checkpoints=base_dir, fresh=True)
+    wider = TrainConfig(**{**asdict(TINY), "width": 64, "init": str(base_dir / "generator.pt")})
+    with pytest.raises(ValueError, match="another shape"):
+        train(wider, data_dir=tmp_path, cache_dir=cache, checkpoints=tmp_path / "w", fresh=True)
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    code = main(["--cache", str(cache), "--checkpoints", str(tmp_path / "b"),
+                 "--init", str(broken), "--steps", "2", "--fresh"])  # fmt: skip
+    assert code == 2

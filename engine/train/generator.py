@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.errors import ModelUnavailable
 from engine.generate import DRUM_STYLES, STYLES
 from engine.midi import NO_STYLE_TOKEN, TOKENIZER_FILE, style_token
 from engine.models.generator import GeneratorConfig, MusicTransformer
@@ -49,6 +51,7 @@ CHECKPOINT_NAME = "generator.pt"
 CARD_NAME = "generator.md"
 EVALUATION_HEADING = "## Evaluation"  # the card's bench/generation.py figures, kept on rewrites
 STATE_NAME = "generator_train_state.pt"  # the resumable state, in the corpus cache folder
+FINETUNE_STATE_NAME = "generator_finetune_state.pt"  # that of a run with `init` weights
 TRANSPOSE = (-5, 6)  # semitone range of the random transposition of melodic windows
 PREFIX = 2  # conditioning tokens: style, tempo
 
@@ -77,6 +80,10 @@ class TrainConfig:
     eval_tokens: int = 6000  # held-out tokens scored per style at each evaluation
     save_minutes: float = 5.0  # wall time between saves of the resumable state
     threads: int = 1  # torch threads: the machine is shared
+    style_power: float = 0.5  # styles are drawn in proportion to their token count to this
+    # power: 1 as the corpus has them, 0.5 small styles more often, 0 all styles equally
+    init: str = ""  # a generator checkpoint whose weights start the run (fine-tuning); "" for
+    # random weights
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,7 +94,12 @@ class Windows:
     """Draws training windows and makes the fixed held-out evaluation windows."""
 
     def __init__(
-        self, pieces: Sequence[TokenisedPiece], tokenizer, context: int, style_dropout: float = 0.0
+        self,
+        pieces: Sequence[TokenisedPiece],
+        tokenizer,
+        context: int,
+        style_dropout: float = 0.0,
+        style_power: float = 0.5,
     ) -> None:
         self.context = context
         self.style_dropout = style_dropout
@@ -109,7 +121,7 @@ class Windows:
         self.bars = {id(p): np.flatnonzero(p.ids == self.bar) for p in pieces}
         tokens = {s: sum(len(p.ids) for p in self.train[s]) for s in STYLES}
         self.styles = [s for s in STYLES if tokens[s]]
-        weights = np.array([math.sqrt(tokens[s]) for s in self.styles])
+        weights = np.array([float(tokens[s]) ** style_power for s in self.styles])
         self.style_weights = weights / weights.sum()
         self.piece_weights = {}
         for s in self.styles:
@@ -272,6 +284,25 @@ def corpus_summary(pieces: Sequence[TokenisedPiece]) -> dict[str, dict[str, int]
     return out
 
 
+def initial_weights(path: Path, model_config: GeneratorConfig) -> dict[str, torch.Tensor]:
+    """The weights of the generator checkpoint at `path`, for a fine-tuning run.
+
+    Raises:
+        ValueError: when it is not a generator of this run's shape.
+    """
+    try:
+        model, _ = MusicTransformer.from_checkpoint(path)
+    except ModelUnavailable as err:
+        raise ValueError(str(err)) from None
+    shape = {**asdict(model.config), "dropout": model_config.dropout}
+    if shape != asdict(model_config):
+        raise ValueError(
+            f"{path} is a generator of another shape ({model.config}); this run needs "
+            f"{model_config}"
+        )
+    return model.state_dict()
+
+
 def train(
     config: TrainConfig,
     *,
@@ -297,16 +328,16 @@ def train(
     if not (folder / "index.json").is_file():
         build(CorpusConfig(data_dir=data_dir, cache_dir=cache_dir, seed=config.seed))
     tokenizer, pieces = tokenise(cache_dir)
-    state_path = folder / STATE_NAME
+    state_path = folder / (FINETUNE_STATE_NAME if config.init else STATE_NAME)
     state = None
     if state_path.is_file() and not fresh:
         state = torch.load(state_path, map_location="cpu", weights_only=False)
         overrides = {"minutes": config.minutes, "steps": config.steps}  # to extend a run
-        config = TrainConfig(**{**state["train_config"], **overrides})
+        config = TrainConfig(**{**asdict(TrainConfig()), **state["train_config"], **overrides})
         log.info("resuming from step %d (%s)", state["step"], state_path)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    windows = Windows(pieces, tokenizer, config.context, config.style_dropout)
+    windows = Windows(pieces, tokenizer, config.context, config.style_dropout, config.style_power)
     evaluation = windows.evaluation(config.eval_tokens)
     model_config = GeneratorConfig(
         vocab_size=len(tokenizer.vocab),
@@ -326,6 +357,8 @@ def train(
         torch.set_rng_state(state["torch_rng"])
         step, tokens_seen, history = state["step"], state["tokens_seen"], state["history"]
         seconds_before = float(state.get("train_seconds", 0.0))
+    elif config.init:
+        model.load_state_dict(initial_weights(Path(config.init), model_config))
     summary = corpus_summary(pieces)
     tempos = style_tempos(pieces)
     checkpoints.mkdir(parents=True, exist_ok=True)
@@ -363,6 +396,7 @@ def train(
             checkpoints / CHECKPOINT_NAME,
             vocab=[tokenizer[i] for i in range(len(tokenizer.vocab))],
             meta={
+                "retrain": retrain_command(config),
                 "styles": list(STYLES),
                 "style_tempos": tempos,
                 "style_dropout": config.style_dropout,
@@ -379,6 +413,8 @@ def train(
     last_save = started
     smoothed = float("nan")
     metrics: dict = history[-1] if history else {}
+    if config.init and state is None:
+        metrics = evaluate_and_ship(float("nan"))  # where the fine-tuning starts from
     model.train()
     progress = tqdm(total=config.steps, initial=step, desc="generator", unit="step", smoothing=0.02)
     while step < config.steps:
@@ -451,6 +487,41 @@ def _evaluation_section(path: Path) -> str:
     return text[start + 1 : end if end >= 0 else None].strip() + "\n\n"
 
 
+def retrain_command(config: TrainConfig) -> str:
+    """The command line of a run with `config` (its settings that differ from the defaults)."""
+    defaults = asdict(TrainConfig())
+    flags = "".join(
+        f" --{name.replace('_', '-')} {value:g}" if isinstance(value, float) else
+        f" --{name.replace('_', '-')} {value}"
+        for name, value in asdict(config).items()
+        if value != defaults[name]
+    )  # fmt: skip
+    return f"nice -n 10 .venv/bin/python -m engine.train.generator --data ../shared/data{flags}"
+
+
+def _init_command(path: Path) -> str:
+    """How the weights a fine-tuning run starts from were made, as a command line."""
+    try:
+        _, meta = MusicTransformer.from_checkpoint(path)
+    except ModelUnavailable:
+        meta = {}
+    if "retrain" not in meta:
+        return f"# first: the run that wrote {path} (see its model card)"
+    return f"{meta['retrain']} --checkpoints {path.parent}"
+
+
+def _init_text(config: TrainConfig) -> str:
+    """The card's note on a fine-tuning run, after its commands ("" for a plain run)."""
+    if not config.init:
+        return ""
+    text = (
+        "The second command fine-tunes: it starts from the weights the first one wrote "
+        f"({config.init}), with a fresh optimizer and learning-rate schedule; the training "
+        "curve above starts there (step 0)."
+    )
+    return f"\n{textwrap.fill(text, 95)}\n"
+
+
 def write_model_card(
     path: Path,
     config: TrainConfig,
@@ -473,7 +544,8 @@ def write_model_card(
         for s, c in summary.items()
     )
     curve = "\n".join(
-        f"| {h['step']} | {h['tokens_seen']:,} | {h['train_loss']:.3f} | "
+        f"| {h['step']} | {h['tokens_seen']:,} | "
+        f"{'–' if math.isnan(h['train_loss']) else format(h['train_loss'], '.3f')} | "
         f"{np.exp(np.mean(np.log(list(h['heldout_perplexity'].values())))):.2f} |"
         for h in history
     )
@@ -482,10 +554,9 @@ def write_model_card(
         + (f" (at most {s.cap} pieces, seeded choice)" if s.cap else "")
         for s in STYLE_SOURCES
     )
-    retrain = (
-        "nice -n 10 .venv/bin/python -m engine.train.generator --data ../shared/data "
-        f"--steps {config.steps} --minutes {config.minutes:g}"
-    )
+    retrain = retrain_command(config)
+    if config.init:
+        retrain = f"{_init_command(Path(config.init))}\n{retrain}"
     size = (
         (path.parent / CHECKPOINT_NAME).stat().st_size
         if (path.parent / CHECKPOINT_NAME).is_file()
@@ -543,16 +614,16 @@ Seeded (seed {config.seed}) and resumable, on the CPU with {config.threads} thre
 steps, cosine decay to a tenth by {config.steps} steps or {config.minutes:g} minutes of wall
 time, whichever comes first; weight decay {config.weight_decay}), dropout {config.dropout};
 melodic windows transposed by {TRANSPOSE[0]}..+{TRANSPOSE[1]} semitones; styles drawn in
-proportion to the square root of their token counts. Retrain (builds the corpus first; run it
-again to resume an interrupted run):
+proportion to their token counts to the power {config.style_power:g}. Retrain (builds the corpus
+first; run it again to resume an interrupted run):
 
 ```
 {retrain}
 ```
-
+{_init_text(config)}
 ## Limits
 
-A small model trained for about an hour on a shared 2-core CPU: expect plausible texture,
+A small model trained for an hour or two on a shared 2-core CPU: expect plausible texture,
 rhythm and key in each style rather than long-range form. Pieces longer than the context slide
 their window (re-primed at a bar line), so themes do not return across minutes. The drum styles
 come from one data set of a few dozen performances each (hiphop: 30): their variety is limited.
@@ -560,9 +631,11 @@ come from one data set of a few dozen performances each (hiphop: 30): their vari
     path.write_text(text)
 
 
-def rewrite_card(checkpoints: Path, cache_dir: Path) -> Path:
-    """Write the model card again from the saved training state (e.g. after the baseline)."""
-    state = torch.load(corpus_dir(cache_dir) / STATE_NAME, map_location="cpu", weights_only=False)
+def rewrite_card(checkpoints: Path, cache_dir: Path, *, fine_tuned: bool = False) -> Path:
+    """Write the model card again from the saved training state (that of the last fine-tuning
+    run when `fine_tuned`)."""
+    name = FINETUNE_STATE_NAME if fine_tuned else STATE_NAME
+    state = torch.load(corpus_dir(cache_dir) / name, map_location="cpu", weights_only=False)
     config = TrainConfig(**state["train_config"])
     model, meta = MusicTransformer.from_checkpoint(checkpoints / CHECKPOINT_NAME)
     model_config = model.config
@@ -580,23 +653,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=None, help="corpus and state folder")
     parser.add_argument("--checkpoints", type=Path, default=DEFAULT_CHECKPOINTS)
     parser.add_argument("--fresh", action="store_true", help="ignore a saved state")
-    parser.add_argument("--card-only", action="store_true", help="only rewrite the model card")
+    parser.add_argument(
+        "--card-only",
+        action="store_true",
+        help="only rewrite the model card (of the last fine-tuning run when --init is given)",
+    )
     for name, value in asdict(defaults).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cache_dir = args.cache if args.cache is not None else default_cache_dir()
     if args.card_only:
-        print(rewrite_card(args.checkpoints, cache_dir))
+        print(rewrite_card(args.checkpoints, cache_dir, fine_tuned=bool(args.init)))
         return 0
     config = TrainConfig(**{k: getattr(args, k) for k in asdict(defaults)})
-    metrics = train(
-        config,
-        data_dir=args.data,
-        cache_dir=cache_dir,
-        checkpoints=args.checkpoints,
-        fresh=args.fresh,
-    )
+    try:
+        metrics = train(
+            config,
+            data_dir=args.data,
+            cache_dir=cache_dir,
+            checkpoints=args.checkpoints,
+            fresh=args.fresh,
+        )
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(json.dumps(metrics))
     return 0
 

@@ -333,7 +333,7 @@ def train(
     if state_path.is_file() and not fresh:
         state = torch.load(state_path, map_location="cpu", weights_only=False)
         overrides = {"minutes": config.minutes, "steps": config.steps}  # to extend a run
-        config = TrainConfig(**{**asdict(TrainConfig()), **state["train_config"], **overrides})
+        config = TrainConfig(**{**state["train_config"], **overrides})
         log.info("resuming from step %d (%s)", state["step"], state_path)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)

@@ -21,6 +21,7 @@ help:
 	@echo "make setup  system packages (as root) + .venv from requirements.txt"
 
 setup: system $(STAMP)
+	@$(BIN)/python -c "from engine.models.generator import compile_sampler; compile_sampler()"
 
 # Installs only what is missing; without root it prints what to install and carries on.
 system:

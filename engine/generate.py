@@ -7,7 +7,7 @@
 Layers: `load_generator()` gives a `Generator` (model + tokenizer + metadata);
 `generate(settings, generator)` gives a `GenerationResult` (MIDI bytes, audio, piano roll per
 variation); the CLI and pages write files from it. The same seed and settings give
-byte-identical MIDI: variation k is drawn with seed + k from its own torch.Generator.
+byte-identical MIDI: variation k is drawn with seed + k from its own random generator.
 """
 
 from __future__ import annotations
@@ -424,16 +424,14 @@ class _Grammar:
             self.kind[i] = kind if kind in _FOLLOWS or kind == "Velocity" else "special"
         self.bar = vocab["Bar_None"]
         self.per_beat = int(max(tokenizer.config.beat_res.values()))
-        self.tempo_ids = torch.tensor([i for i, k in enumerate(self.kind) if k == "Tempo"])
-        self.signature_ids = torch.tensor(sorted(self.bar_quarters))
-        self.position_ids = torch.tensor(sorted(self.position))
-        self.position_values = torch.tensor([self.position[i] for i in sorted(self.position)])
-        self.zero = torch.zeros(())
-        self.minus_inf = torch.full((), -math.inf)
-        kinds = {k: torch.tensor([x == k for x in self.kind]) for k in set(self.kind)}
-        self.allowed: dict[str, torch.Tensor] = {}
+        self.tempo_ids = np.array([i for i, k in enumerate(self.kind) if k == "Tempo"], int)
+        self.signature_ids = np.array(sorted(self.bar_quarters), int)
+        self.position_ids = np.array(sorted(self.position), int)
+        self.position_values = np.array([self.position[i] for i in sorted(self.position)], int)
+        kinds = {k: np.array([x == k for x in self.kind]) for k in set(self.kind)}
+        self.allowed: dict[str, np.ndarray] = {}
         for state, follows in _FOLLOWS.items():
-            mask = torch.zeros(self.size, dtype=torch.bool)
+            mask = np.zeros(self.size, dtype=bool)
             for kind in follows:
                 mask |= kinds.get("Velocity" if kind == "VelocityDrum" else kind, mask & False)
             self.allowed[state] = mask
@@ -442,7 +440,7 @@ class _Grammar:
 class _Constraint:
     """Follows a token stream (bars, metre, position, grammar) and says what may come next."""
 
-    def __init__(self, grammar: _Grammar, banned: torch.Tensor, signature: int | None) -> None:
+    def __init__(self, grammar: _Grammar, banned: np.ndarray, signature: int | None) -> None:
         self.grammar = grammar
         self.banned = banned  # bool mask of tokens never allowed
         self.state = "start"
@@ -478,7 +476,7 @@ class _Constraint:
         """Quarters in every bar but the one in progress."""
         return float(sum(self.bars[:-1]))
 
-    def bias(self) -> torch.Tensor:
+    def bias(self) -> np.ndarray:
         """0 for tokens allowed next, -inf for the rest."""
         g = self.grammar
         allowed = g.allowed.get(self.state)
@@ -486,7 +484,7 @@ class _Constraint:
         if self.tempo_seen:
             allowed[g.tempo_ids] = False
         if self.signature is not None:
-            keep = allowed[self.signature].clone()
+            keep = bool(allowed[self.signature])
             allowed[g.signature_ids] = False
             allowed[self.signature] = keep
         outside = g.position_values <= self.position
@@ -494,13 +492,13 @@ class _Constraint:
         allowed[g.position_ids[outside]] = False
         if not allowed.any():  # never a dead end: a new bar is always possible
             allowed[g.bar] = True
-        return torch.where(allowed, g.zero, g.minus_inf)
+        return np.where(allowed, 0.0, -math.inf)
 
 
-def _banned(gen: Generator, style: str, tempo_id: int) -> torch.Tensor:
+def _banned(gen: Generator, style: str, tempo_id: int) -> np.ndarray:
     """Tokens the piece must not contain: specials, other tempos, programs of the other kind."""
     vocab = gen.tokenizer.vocab
-    banned = torch.zeros(len(vocab), dtype=torch.bool)
+    banned = np.zeros(len(vocab), dtype=bool)
     for token, i in vocab.items():
         out = i in gen.tokenizer.special_tokens_ids
         out |= token.startswith("Tempo_") and i != tempo_id
@@ -591,7 +589,7 @@ def _sample_part(
     new = gen.model.generate(
         prefix,
         params=params,
-        generator=torch.Generator().manual_seed(seed),
+        generator=np.random.default_rng(seed),
         keep=2,
         window_starts={grammar.bar},
         logit_bias=constraint.bias,

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from engine.errors import ModelUnavailable
 from engine.models.generator import one_cpu_thread, sample_token
@@ -149,10 +148,10 @@ class MarkovChain:
         prefix: Sequence[int],
         *,
         params: Any,
-        generator: torch.Generator,
+        generator: np.random.Generator,
         keep: int = 2,
         window_starts: Collection[int] = (),
-        logit_bias: torch.Tensor | Callable[[], torch.Tensor] | None = None,
+        logit_bias: np.ndarray | Callable[[], np.ndarray] | None = None,
         stop: Callable[[int], bool] | None = None,
     ) -> list[int]:
         """Sample a continuation of `prefix` (see MusicTransformer.generate; the window
@@ -164,8 +163,7 @@ class MarkovChain:
         new: list[int] = []
         with one_cpu_thread():  # tiny tensors, one token at a time: as the transformer does
             while len(new) < params.max_new_tokens:
-                probs = torch.from_numpy(self.distribution(history, style)).float()
-                logits = torch.log(probs.clamp_min(1e-30))
+                logits = np.log(np.maximum(self.distribution(history, style), 1e-30))
                 bias = logit_bias() if callable(logit_bias) else logit_bias
                 token = sample_token(logits, params, generator, bias)
                 new.append(token)

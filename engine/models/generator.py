@@ -2,7 +2,9 @@
 
 A sequence starts with a style token and a tempo token (the conditioning), then the piece's
 tokens. Sampling keeps a key/value cache per layer, so each new token costs one position's
-worth of work; past the context length the window slides, re-primed at a bar line.
+worth of work; past the context length the window slides, re-primed at a bar line. On a CPU
+the sampler runs the same arithmetic compiled by numba (`_CompiledRunner`): one position is a
+few small matrix products, where torch's per-call overhead would cost more than the maths.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from numba import njit
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from engine.errors import ModelUnavailable
@@ -157,10 +162,10 @@ class MusicTransformer(nn.Module):
         prefix: Sequence[int],
         *,
         params: SamplingParams,
-        generator: torch.Generator,
+        generator: np.random.Generator,
         keep: int = 2,
         window_starts: Collection[int] = (),
-        logit_bias: torch.Tensor | Callable[[], torch.Tensor] | None = None,
+        logit_bias: np.ndarray | Callable[[], np.ndarray] | None = None,
         stop: Callable[[int], bool] | None = None,
         unconditioned: int | None = None,
     ) -> list[int]:
@@ -173,8 +178,9 @@ class MusicTransformer(nn.Module):
             keep: leading prefix tokens (the conditioning) kept when the window slides.
             window_starts: token ids a slid window may start at after the kept tokens (bar
                 lines); empty: anywhere.
-            logit_bias: (vocab_size,) added to the logits; -inf forbids a token. A callable
-                is asked for the bias of every step (constraints that follow the music).
+            logit_bias: (vocab_size,) float array added to the logits; -inf forbids a token.
+                A callable is asked for the bias of every step (constraints that follow the
+                music).
             stop: called with each new token; True ends the piece (that token is kept).
             unconditioned: the token that replaces the conditioning `prefix[0]` in a second,
                 unconditioned run of the same music. With `params.guidance` != 1 the two runs'
@@ -200,31 +206,31 @@ class MusicTransformer(nn.Module):
         self,
         prefix: Sequence[int],
         params: SamplingParams,
-        generator: torch.Generator,
+        generator: np.random.Generator,
         keep: int,
         window_starts: Collection[int],
-        logit_bias: torch.Tensor | Callable[[], torch.Tensor] | None,
+        logit_bias: np.ndarray | Callable[[], np.ndarray] | None,
         stop: Callable[[int], bool] | None,
         unconditioned: int | None,
     ) -> list[int]:
-        device = self.positions.weight.device
         context = self.config.context
         history = [int(t) for t in prefix]
         if len(history) > context:
             history = history[:keep] + history[-(context - keep) :]
         guided = unconditioned is not None and params.guidance != 1.0
+        on_cpu = self.positions.weight.device.type == "cpu"
+        run = _CompiledRunner(self) if on_cpu else _TorchRunner(self)
 
-        def start(history: list[int]) -> tuple[torch.Tensor, _Cache]:
-            """Logits after a fresh pass over `history` (and its unconditioned twin), cache."""
+        def start(history: list[int]) -> np.ndarray:
+            """Logits after a fresh pass over `history` (and its unconditioned twin)."""
             rows = [history, [unconditioned, *history[1:]]] if guided else [history]
-            cache = _Cache(self.config, len(rows), device, self.positions.weight.dtype)
-            return mix(self(torch.tensor(rows, device=device), cache)), cache
+            run.reset(len(rows))
+            return mix(run(rows))
 
-        def mix(out: torch.Tensor) -> torch.Tensor:
-            last = out[:, -1].float()
+        def mix(last: np.ndarray) -> np.ndarray:
             return last[1] + params.guidance * (last[0] - last[1]) if guided else last[0]
 
-        logits, cache = start(history)
+        logits = start(history)
         new: list[int] = []
         while len(new) < params.max_new_tokens:
             bias = logit_bias() if callable(logit_bias) else logit_bias
@@ -233,11 +239,11 @@ class MusicTransformer(nn.Module):
             history.append(token)
             if stop is not None and stop(token):
                 break
-            if cache.length >= context:  # slide: conditioning + the latest half, from a bar
+            if run.length >= context:  # slide: conditioning + the latest half, from a bar
                 history = _window(history, keep, context // 2, window_starts)
-                logits, cache = start(history)
+                logits = start(history)
             else:
-                logits = mix(self(torch.tensor([[token]] * cache.batch, device=device), cache))
+                logits = mix(run([[token]] * run.batch))
         return new
 
     def save(self, path: str | Path, *, vocab: list[str], meta: dict[str, Any]) -> None:
@@ -293,9 +299,187 @@ class MusicTransformer(nn.Module):
         return model.to(device).eval(), stored
 
 
+class _TorchRunner:
+    """The model itself with a key/value cache: last-position logits of each step (a GPU)."""
+
+    def __init__(self, model: MusicTransformer) -> None:
+        self.model = model
+        self.cache: _Cache | None = None
+
+    def reset(self, batch: int) -> None:
+        """Forget every position; the next call starts at position 0 with `batch` rows."""
+        weight = self.model.positions.weight
+        self.cache = _Cache(self.model.config, batch, weight.device, weight.dtype)
+
+    @property
+    def length(self) -> int:
+        """Positions cached."""
+        return self.cache.length if self.cache is not None else 0
+
+    @property
+    def batch(self) -> int:
+        """Rows run side by side."""
+        return self.cache.batch if self.cache is not None else 0
+
+    def __call__(self, ids: list[list[int]]) -> np.ndarray:
+        """(batch, vocab_size) logits after `ids`, the positions after those cached."""
+        device = self.model.positions.weight.device
+        out = self.model(torch.tensor(ids, device=device), self.cache)
+        return out[:, -1].float().cpu().numpy()
+
+
+class _CompiledRunner:
+    """The model's forward compiled by numba over numpy copies of its weights, with a
+    key/value cache (a CPU).
+
+    The same float32 arithmetic as `MusicTransformer.forward` in eval mode, so the logits agree
+    to rounding. One position through torch is some two hundred small calls whose overhead
+    outweighs their maths; compiled, it is a few matrix products and loops (docs/benchmarks.md,
+    "Generation"). The first call of a process loads the compiled code from numba's cache, or
+    compiles it (some 10 s) when the cache is missing or stale: `make setup` fills it.
+    """
+
+    def __init__(self, model: MusicTransformer) -> None:
+        config = model.config
+        weights = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
+
+        def stack(name: str, transpose: bool = False) -> np.ndarray:
+            """One array of every block's `name`, linear weights as (in, out)."""
+            arrays = [weights[f"blocks.{i}.{name}"] for i in range(config.layers)]
+            return np.ascontiguousarray(np.stack([a.T if transpose else a for a in arrays]))
+
+        self.weights = (
+            weights["tokens.weight"],
+            weights["positions.weight"],
+            np.stack([stack(f"norm{n}.{p}") for n in (1, 2) for p in ("weight", "bias")], 1),
+            stack("qkv.weight", True),
+            stack("qkv.bias"),
+            stack("proj.weight", True),
+            stack("proj.bias"),
+            stack("mlp.0.weight", True),
+            stack("mlp.0.bias"),
+            stack("mlp.2.weight", True),
+            stack("mlp.2.bias"),
+            np.stack([weights["norm.weight"], weights["norm.bias"]]),
+            np.ascontiguousarray(weights["head.weight"].T),
+        )
+        self.config = config
+        self.keys = self.values = np.zeros((config.layers, 0, config.heads, 0, 0), np.float32)
+        self.length = 0
+
+    @property
+    def batch(self) -> int:
+        """Rows run side by side."""
+        return self.keys.shape[1]
+
+    def reset(self, batch: int) -> None:
+        """Forget every position; the next call starts at position 0 with `batch` rows."""
+        c = self.config
+        shape = (c.layers, batch, c.heads, c.context, c.width // c.heads)
+        self.keys = np.zeros(shape, np.float32)
+        self.values = np.zeros(shape, np.float32)
+        self.length = 0
+
+    def __call__(self, ids: list[list[int]]) -> np.ndarray:
+        """(batch, vocab_size) logits after `ids`, the positions after those cached."""
+        tokens = np.asarray(ids, dtype=np.int64)
+        end = self.length + tokens.shape[1]
+        if end > self.config.context:
+            raise ValueError(f"{end} positions exceed the context {self.config.context}")
+        if tokens.size and not 0 <= tokens.min() <= tokens.max() < self.config.vocab_size:
+            raise ValueError(f"token ids outside the vocabulary of {self.config.vocab_size}")
+        logits = _forward(tokens, self.length, *self.weights, self.keys, self.values)
+        self.length = end
+        return logits
+
+
+def compile_sampler() -> None:
+    """Compile the CPU sampler's kernel now (or load it from numba's cache), so that the first
+    generation does not wait for it (`make setup` runs this)."""
+    config = GeneratorConfig(vocab_size=8, context=4, layers=1, heads=1, width=4)
+    run = _CompiledRunner(MusicTransformer(config).eval())
+    run.reset(1)
+    run([[1, 2]])
+    run([[3]])
+
+
+@njit(cache=True, nogil=True)
+def _norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """nn.LayerNorm of each row (eps 1e-5)."""
+    out = np.empty_like(x)
+    width = x.shape[1]
+    for i in range(x.shape[0]):
+        mean = x[i].sum() / width
+        centred = x[i] - mean
+        scale = 1.0 / np.sqrt((centred * centred).sum() / width + 1e-5)
+        out[i] = centred * scale * weight + bias
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _forward(
+    ids: np.ndarray,
+    start: int,
+    tokens: np.ndarray,
+    positions: np.ndarray,
+    norms: np.ndarray,
+    qkv_w: np.ndarray,
+    qkv_b: np.ndarray,
+    proj_w: np.ndarray,
+    proj_b: np.ndarray,
+    up_w: np.ndarray,
+    up_b: np.ndarray,
+    down_w: np.ndarray,
+    down_b: np.ndarray,
+    final_norm: np.ndarray,
+    head: np.ndarray,
+    keys: np.ndarray,
+    values: np.ndarray,
+) -> np.ndarray:
+    """Last-position logits (batch, vocab) after `ids` (batch, steps) at positions start..;
+    their keys and values are written into the caches (layers, batch, heads, context, dim)."""
+    batch, steps = ids.shape
+    width = tokens.shape[1]
+    heads, dim = keys.shape[2], keys.shape[4]
+    scale = np.float32(1.0 / np.sqrt(dim))
+    x = np.empty((batch * steps, width), np.float32)
+    for b in range(batch):
+        for t in range(steps):
+            x[b * steps + t] = tokens[ids[b, t]] + positions[start + t]
+    attended = np.empty_like(x)
+    for layer in range(keys.shape[0]):
+        qkv = np.dot(_norm(x, norms[layer, 0], norms[layer, 1]), qkv_w[layer]) + qkv_b[layer]
+        for b in range(batch):
+            rows = qkv[b * steps : (b + 1) * steps]
+            for h in range(heads):
+                key_from, value_from = width + h * dim, 2 * width + h * dim
+                for t in range(steps):
+                    keys[layer, b, h, start + t] = rows[t, key_from : key_from + dim]
+                    values[layer, b, h, start + t] = rows[t, value_from : value_from + dim]
+                for t in range(steps):  # position start + t sees itself and those before
+                    seen = start + t + 1
+                    query = np.ascontiguousarray(rows[t, h * dim : (h + 1) * dim])
+                    scores = np.dot(keys[layer, b, h, :seen], query) * scale
+                    weights = np.exp(scores - scores.max())
+                    weights /= weights.sum()
+                    attended[b * steps + t, h * dim : (h + 1) * dim] = np.dot(
+                        weights, values[layer, b, h, :seen]
+                    )
+        x = x + np.dot(attended, proj_w[layer]) + proj_b[layer]
+        hidden = np.dot(_norm(x, norms[layer, 2], norms[layer, 3]), up_w[layer]) + up_b[layer]
+        for i in range(hidden.shape[0]):
+            for j in range(hidden.shape[1]):  # exact GELU: x * Phi(x)
+                hidden[i, j] *= 0.5 * (1.0 + math.erf(hidden[i, j] * 0.7071067811865476))
+        x = x + np.dot(hidden, down_w[layer]) + down_b[layer]
+    last = np.empty((batch, width), np.float32)
+    for b in range(batch):
+        last[b] = x[(b + 1) * steps - 1]
+    return np.dot(_norm(last, final_norm[0], final_norm[1]), head)
+
+
 @contextlib.contextmanager
 def one_cpu_thread() -> Iterator[None]:
-    """Run torch on one CPU thread inside the block (the setting is restored after).
+    """Run torch and numpy's BLAS on one CPU thread inside the block (restored after).
 
     Sampling does one small step at a time, too little work to share: extra threads only wait
     on each other (60x slower on a busy 2-core machine). One thread is also one summation
@@ -304,27 +488,33 @@ def one_cpu_thread() -> Iterator[None]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
     finally:
         torch.set_num_threads(threads)
 
 
 def sample_token(
-    logits: torch.Tensor,
+    logits: np.ndarray,
     params: SamplingParams,
-    generator: torch.Generator,
-    bias: torch.Tensor | None,
+    generator: np.random.Generator,
+    bias: np.ndarray | None,
 ) -> int:
-    """One token from temperature-scaled, nucleus-filtered logits."""
+    """One token from temperature-scaled, nucleus-filtered logits (a (vocab,) array)."""
+    scaled = np.asarray(logits, dtype=np.float64)
     if bias is not None:
-        logits = logits + bias.to(device=logits.device, dtype=logits.dtype)
-    probs = torch.softmax(logits / params.temperature, dim=-1)
-    ordered, order = torch.sort(probs, descending=True, stable=True)
-    cumulative = torch.cumsum(ordered, dim=-1)
-    outside = cumulative - ordered >= params.top_p  # mass before a token already reaches top_p
-    ordered = ordered.masked_fill(outside, 0.0)
-    choice = torch.multinomial(ordered.cpu(), 1, generator=generator)
-    return int(order[int(choice)])
+        scaled = scaled + bias
+    scaled = scaled / params.temperature
+    probs = np.exp(scaled - scaled.max())
+    probs /= probs.sum()
+    order = np.argsort(-probs, kind="stable")
+    ordered = probs[order]
+    cumulative = np.cumsum(ordered)
+    # the nucleus: tokens whose preceding mass is still below top_p (at least the first)
+    nucleus = max(1, int(np.count_nonzero(cumulative - ordered < params.top_p)))
+    draw = generator.random() * cumulative[nucleus - 1]
+    choice = min(int(np.searchsorted(cumulative[:nucleus], draw, side="right")), nucleus - 1)
+    return int(order[choice])
 
 
 def _window(history: list[int], keep: int, length: int, starts: Collection[int]) -> list[int]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.linalg.cython_blas  # noqa: F401  numba's BLAS, loaded early (see one_cpu_thread)
 import torch
 import torch.nn.functional as F
 from numba import njit
@@ -332,11 +333,12 @@ class _CompiledRunner:
     """The model's forward compiled by numba over numpy copies of its weights, with a
     key/value cache (a CPU).
 
-    The same float32 arithmetic as `MusicTransformer.forward` in eval mode, so the logits agree
-    to rounding. One position through torch is some two hundred small calls whose overhead
-    outweighs their maths; compiled, it is a few matrix products and loops (docs/benchmarks.md,
-    "Generation"). The first call of a process loads the compiled code from numba's cache, or
-    compiles it (some 10 s) when the cache is missing or stale: `make setup` fills it.
+    The same computation as `MusicTransformer.forward` in eval mode, on float32 weights and
+    activations, so the logits agree to rounding. One position through torch is some two
+    hundred small calls whose overhead outweighs their maths; compiled, it is a few matrix
+    products and loops (docs/benchmarks.md, "The sampler"). The first call of a process loads
+    the compiled code from numba's cache, or compiles it (some 10 s) when the cache is missing
+    or stale: `make setup` fills it.
     """
 
     def __init__(self, model: MusicTransformer) -> None:
@@ -383,6 +385,8 @@ class _CompiledRunner:
     def __call__(self, ids: list[list[int]]) -> np.ndarray:
         """(batch, vocab_size) logits after `ids`, the positions after those cached."""
         tokens = np.asarray(ids, dtype=np.int64)
+        if tokens.ndim != 2 or tokens.shape[0] != self.batch or tokens.shape[1] == 0:
+            raise ValueError(f"ids must be {self.batch} rows of one or more token ids")
         end = self.length + tokens.shape[1]
         if end > self.config.context:
             raise ValueError(f"{end} positions exceed the context {self.config.context}")
@@ -405,7 +409,7 @@ def compile_sampler() -> None:
 
 @njit(cache=True, nogil=True)
 def _norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """nn.LayerNorm of each row (eps 1e-5)."""
+    """nn.LayerNorm of each row (eps 1e-5; mean and scale taken in float64)."""
     out = np.empty_like(x)
     width = x.shape[1]
     for i in range(x.shape[0]):
@@ -479,11 +483,13 @@ def _forward(
 
 @contextlib.contextmanager
 def one_cpu_thread() -> Iterator[None]:
-    """Run torch and numpy's BLAS on one CPU thread inside the block (restored after).
+    """Run torch and the BLAS libraries on one CPU thread inside the block (restored after).
 
     Sampling does one small step at a time, too little work to share: extra threads only wait
     on each other (60x slower on a busy 2-core machine). One thread is also one summation
-    order, so the same seed gives the same music whatever the machine's thread setting.
+    order, so the same seed gives the same music whatever the machine's thread setting. The
+    limit reaches only libraries already loaded: scipy's BLAS, which the compiled sampler's
+    matrix products call, is imported with this module.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -505,7 +511,10 @@ def sample_token(
     if bias is not None:
         scaled = scaled + bias
     scaled = scaled / params.temperature
-    probs = np.exp(scaled - scaled.max())
+    top = scaled.max()
+    if not np.isfinite(top):  # every token forbidden (or NaN logits)
+        raise ValueError("no token may be sampled: every one is forbidden")
+    probs = np.exp(scaled - top)
     probs /= probs.sum()
     order = np.argsort(-probs, kind="stable")
     ordered = probs[order]

@@ -30,6 +30,8 @@ RUNNERS = ("torch", "compiled")
 
 def pass_over(run: Any, ids: np.ndarray, context: int) -> np.ndarray:
     """Logits of every position of `ids` (rows, tokens), one position at a time."""
+    from engine.models.generator import _window
+
     history = [list(row[:2]) for row in ids]
     run.reset(len(ids))
     logits = [run(history)]
@@ -38,7 +40,7 @@ def pass_over(run: Any, ids: np.ndarray, context: int) -> np.ndarray:
         for row, (t,) in zip(history, token, strict=True):
             row.append(t)
         if run.length >= context:
-            history = [row[:2] + row[-(context // 2) :] for row in history]
+            history = [_window(row, 2, context // 2, ()) for row in history]
             run.reset(len(ids))
             logits.append(run(history))
         else:

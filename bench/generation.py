@@ -7,8 +7,9 @@ Per style, each model generates `--pieces` pieces of `--seconds` (seeds seed, se
 app's default sampling), each timed from settings to rendered audio, and each is measured:
 
 - style accuracy: a gradient-boosted classifier trained only on real training pieces (excerpts
-  as long as the generated pieces; symbolic features, no instruments, loudness or tempo) labels
-  it. The classifier's own accuracy on held-out real excerpts is reported beside it.
+  as long as the generated pieces, cut at bar lines; symbolic features: no instruments, tempo
+  or loudness but for the velocity of drum hits) labels it. The classifier's own accuracy on
+  held-out real excerpts is reported beside it.
 - closeness to held-out real music of its style: overlapping area of pooled histograms of pitch
   class (relative to each piece's key; for drum styles: which drum sounds), note duration (not
   for drums: hits have none), inter-onset interval, note density and polyphony. Real training
@@ -49,6 +50,10 @@ _SEPARATOR = -1  # between training pieces
 
 WINDOWS_PER_PIECE = 4  # excerpts taken from each real piece, one after another from its start
 SPAN_BEATS = 4  # note density is counted in spans of this many beats
+BAR_SIXTEENTHS = 16  # positions of drum hits in a bar of 4/4
+# Drum hits softer than this are ghost notes: an edge between two of the tokenizer's eight
+# velocities (47 | 63), so real hits and generated ones (always one of the eight) count alike.
+GHOST_VELOCITY = 56
 # Durations and inter-onset intervals (in beats) are binned two bins per octave, centred on the
 # powers of sqrt(2), so that 1/4, 1/2, 1 and 2 beats sit in the middle of their bins.
 LOG_BEAT_EDGES = np.r_[0.0, 2.0 ** ((np.arange(-10, 10) + 0.5) / 2), np.inf]
@@ -91,6 +96,7 @@ class PieceNotes:
     durations: np.ndarray  # float64 quarter notes
     pitches: np.ndarray  # int64 MIDI pitch (for drums: the General MIDI drum sound)
     drums: bool  # the notes are drum hits
+    velocities: np.ndarray  # int64 MIDI velocity, 1-127
 
     @property
     def onset_steps(self) -> np.ndarray:
@@ -116,22 +122,34 @@ def piece_notes(source: ScoreSource, *, drums: bool | None = None) -> PieceNotes
     notes = [t.notes.numpy() for t in score.tracks if t.is_drum == drums and t.note_num()]
     if not notes:
         empty = np.zeros(0)
-        return PieceNotes(empty, empty, empty.astype(np.int64), drums)
-    onsets = np.concatenate([n["time"] for n in notes]).astype(np.int64)
-    durations = np.concatenate([n["duration"] for n in notes]).astype(np.int64)
-    pitches = np.concatenate([n["pitch"] for n in notes]).astype(np.int64)
+        return PieceNotes(empty, empty, empty.astype(np.int64), drums, empty.astype(np.int64))
+    onsets, durations, pitches, velocities = (
+        np.concatenate([n[key] for n in notes]).astype(np.int64)
+        for key in ("time", "duration", "pitch", "velocity")
+    )
     order = np.lexsort((pitches, onsets))
     tpq = score.ticks_per_quarter
-    return PieceNotes(onsets[order] / tpq, durations[order] / tpq, pitches[order], drums)
+    return PieceNotes(
+        onsets[order] / tpq, durations[order] / tpq, pitches[order], drums, velocities[order]
+    )
 
 
-def excerpts(score: Score, *, seconds: float, most: int = WINDOWS_PER_PIECE) -> list[Score]:
-    """Consecutive excerpts of `seconds` (at the piece's first tempo) from the start.
+def excerpts(
+    score: Score, *, seconds: float, most: int = WINDOWS_PER_PIECE, whole_bars: bool = False
+) -> list[Score]:
+    """Consecutive excerpts of `seconds` (at the piece's first tempo) from the start; with
+    `whole_bars`, rounded to whole bars of the first time signature (at least one bar), so that
+    each starts at a bar line.
 
-    A last excerpt shorter than half of `seconds` is left out, unless it is the only one; so
+    A last excerpt shorter than half of the others is left out, unless it is the only one; so
     are excerpts without notes. Each starts at time 0; notes keep their full length.
     """
-    length = max(1, round(seconds * first_tempo(score) / 60.0 * score.ticks_per_quarter))
+    quarters = seconds * first_tempo(score) / 60.0
+    if whole_bars:
+        signature = score.time_signatures[0] if len(score.time_signatures) else None
+        bar = 4.0 * signature.numerator / signature.denominator if signature else 4.0
+        quarters = max(1, round(quarters / bar)) * bar
+    length = max(1, round(quarters * score.ticks_per_quarter))
     end = score.end()
     out = []
     for start in range(0, end, length)[:most]:
@@ -357,15 +375,37 @@ def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return counts / max(counts.sum(), 1.0)
 
 
+def drum_groove(notes: PieceNotes) -> np.ndarray:
+    """Per DRUM_GROUPS group: the share of its hits on each sixteenth of a 4/4 bar
+    (BAR_SIXTEENTHS), its hits per beat, its mean velocity / 127 and its share of ghost notes
+    (velocity below GHOST_VELOCITY). Zeros for pitched notes."""
+    blocks = []
+    beats = max(float(np.ceil(notes.onsets.max() + 1e-9)), 1.0) if len(notes.onsets) else 1.0
+    sixteenths = np.round(notes.onsets * 4).astype(np.int64) % BAR_SIXTEENTHS
+    for keys in DRUM_GROUPS.values():
+        hit = np.isin(notes.pitches, keys) if notes.drums else np.zeros(len(notes.pitches), bool)
+        velocity = notes.velocities[hit]
+        blocks.append(_shares(sixteenths[hit], np.arange(BAR_SIXTEENTHS + 1) - 0.5))
+        blocks.append(
+            [
+                hit.sum() / beats,
+                velocity.mean() / 127 if len(velocity) else 0.0,
+                np.mean(velocity < GHOST_VELOCITY) if len(velocity) else 0.0,
+            ]
+        )
+    return np.concatenate(blocks)
+
+
 def style_features(notes: PieceNotes) -> np.ndarray:
     """What the style classifier sees of a piece: shares of histogram bins, and register.
 
     Blocks: drums or not (1); pitch class relative to the key (12) and drum sounds (128);
     top-line melodic intervals (25); durations, inter-onset intervals (21 each); onset position
     within the beat (12), and of each DRUM_GROUPS group's hits (5 x 12); note density (33);
-    polyphony (17); mean and spread of pitch / 127 (2).
-    Blocks that do not apply (drum sounds of a melody, ...) are zeros. Instruments, loudness,
-    tempo and metadata are left out, so the classifier judges the notes alone.
+    polyphony (17); mean and spread of pitch / 127 (2); the drum groove (drum_groove, 5 x 19).
+    Blocks that do not apply (drum sounds of a melody, ...) are zeros. Instruments, tempo and
+    metadata are left out, and loudness but for drum velocities, so the classifier judges the
+    notes alone.
     """
     stats = note_statistics(notes)
     melodic = not notes.drums
@@ -399,6 +439,7 @@ def style_features(notes: PieceNotes) -> np.ndarray:
             _shares(stats["density"], CLOSENESS_EDGES["density"]),
             _shares(stats["polyphony"], CLOSENESS_EDGES["polyphony"]),
             register,
+            drum_groove(notes),
         ]
     )
 
@@ -428,7 +469,9 @@ def train_style_classifier(pieces: Sequence[MeasuredPiece], *, seed: int) -> Any
     """Gradient-boosted trees over `style_features`, styles weighted equally.
 
     (Boosting beat a random forest on the drum styles, the hard ones, in 5-fold cross-validation
-    grouped by piece on the training excerpts: mean per-style accuracy 0.84 against 0.79.)
+    grouped by piece on the training excerpts: mean per-style accuracy 0.84 against 0.79. The
+    drum groove block, with excerpts cut at bar lines, raised it to 0.88, drum styles 0.70 to
+    0.78; stronger regularisation did not help.)
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -506,7 +549,8 @@ def real_corpus(
         if piece.split == "train":
             training[piece.style].append(note_intervals(score))
         measured[piece.split].setdefault(piece.style, []).extend(
-            measure(w, piece.style) for w in excerpts(score, seconds=seconds, most=windows)
+            measure(w, piece.style)
+            for w in excerpts(score, seconds=seconds, most=windows, whole_bars=True)
         )
     return RealCorpus(
         train=measured["train"],

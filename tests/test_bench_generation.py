@@ -13,10 +13,13 @@ import pretty_midi
 import pytest
 
 from bench.generation import (
+    BAR_SIXTEENTHS,
     CLOSENESS_EDGES,
+    DRUM_GROUPS,
     CopyIndex,
     PieceNotes,
     closeness,
+    drum_groove,
     excerpts,
     interval_symbols,
     key_tonic,
@@ -186,7 +189,7 @@ def test_note_statistics_of_a_melody_and_of_drums() -> None:
     # C and E together for 4 and 2 beats, G at beat 1, the high C at beat 1.5.
     melody = PieceNotes(
         np.array([0.0, 0.0, 1.0, 1.5]), np.array([4.0, 2.0, 0.5, 0.5]),
-        np.array([60, 64, 67, 72]), drums=False,
+        np.array([60, 64, 67, 72]), drums=False, velocities=np.full(4, 80),
     )  # fmt: skip
     stats = note_statistics(melody)
     assert list(stats["pitch_class"]) == [0, 4, 7, 0]
@@ -194,7 +197,10 @@ def test_note_statistics_of_a_melody_and_of_drums() -> None:
     assert list(stats["ioi"]) == [1.0, 0.5]
     assert list(stats["polyphony"]) == [2, 3, 3]  # G has ended when the high C comes
     assert list(stats["density"]) == [1.0]  # 4 notes in the first 4 beats
-    kit = PieceNotes(np.array([0.0, 0.0, 0.5, 5.0]), np.ones(4), np.array([36, 42, 42, 38]), True)
+    kit = PieceNotes(
+        np.array([0.0, 0.0, 0.5, 5.0]), np.ones(4), np.array([36, 42, 42, 38]), True,
+        np.full(4, 80),
+    )  # fmt: skip
     stats = note_statistics(kit)
     assert list(stats["pitch_class"]) == [36, 42, 42, 38]  # drum sounds
     assert len(stats["duration"]) == 0
@@ -223,6 +229,17 @@ def test_excerpts_cut_consecutive_windows_from_the_start() -> None:
     assert piece_notes(windows[1]).onsets[0] == 0.0
     assert len(excerpts(score, seconds=2.0, most=1)) == 1
     assert len(excerpts(score, seconds=60.0)) == 1  # a short piece is one window
+    notes = [(b / 2, b / 2 + 0.25, 60 + b) for b in range(9)]
+    waltz = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes(notes)))
+    waltz.time_signature_changes = [pretty_midi.TimeSignature(3, 4, 0.0)]
+    buffer = io.BytesIO()
+    waltz.write(buffer)
+    waltz_score = load_score(buffer.getvalue())
+    assert len(excerpts(waltz_score, seconds=2.0)) == 2  # 4 beats each: the last 1 is left out
+    windows = excerpts(waltz_score, seconds=2.0, whole_bars=True)  # 4 beats: one 3/4 bar
+    assert [list(piece_notes(w).pitches) for w in windows] == [[60, 61, 62], [63, 64, 65]] + [
+        [66, 67, 68]
+    ]
 
 
 def test_style_features_blocks() -> None:
@@ -234,7 +251,30 @@ def test_style_features_blocks() -> None:
     assert a[0] == 0.0 and b[0] == 1.0  # drums or not
     assert a[1:13].sum() == pytest.approx(1.0) and b[1:13].sum() == 0  # pitch classes
     assert a[13:141].sum() == 0 and b[13 + 36] == 1.0  # drum sounds: all kicks
-    assert np.all((a >= 0) & (a <= 1)) and np.all((b >= 0) & (b <= 1))
+    shares = slice(0, len(a) - len(drum_groove(kit)))  # the groove block holds hits per beat
+    assert np.all((a[shares] >= 0) & (a[shares] <= 1)) and np.all(b[shares] >= 0)
+    assert np.all(b[shares] <= 1)
+    assert not np.any(drum_groove(melody))  # no groove in a melody
+
+
+def test_drum_groove_of_a_hand_made_bar() -> None:
+    # One 4/4 bar: kicks on 1 and 3, snares on 2 and 4 and a ghost before 3, eighth hi-hats.
+    hits = sorted(
+        [(0.0, 36, 100), (2.0, 36, 100), (1.0, 38, 90), (3.0, 38, 110), (1.75, 38, 30)]
+        + [(b / 2, 42, 70) for b in range(8)]
+    )
+    onsets, pitches, velocities = (np.array(column) for column in zip(*hits, strict=True))
+    notes = PieceNotes(onsets, np.full(len(hits), 0.1), pitches, True, velocities)
+    groove = drum_groove(notes).reshape(len(DRUM_GROUPS), BAR_SIXTEENTHS + 3)
+    kick, snare, hihat, toms, cymbals = groove
+    assert list(np.flatnonzero(kick[:16])) == [0, 8] and kick[0] == 0.5
+    assert list(np.flatnonzero(snare[:16])) == [4, 7, 12]
+    assert snare[7] == pytest.approx(1 / 3)
+    assert list(np.flatnonzero(hihat[:16])) == [0, 2, 4, 6, 8, 10, 12, 14]
+    assert list(kick[16:]) == pytest.approx([0.5, 100 / 127, 0.0])  # per beat, velocity, ghosts
+    assert list(snare[16:]) == pytest.approx([0.75, 230 / 3 / 127, 1 / 3])
+    assert hihat[16] == 2.0 and hihat[18] == 0.0
+    assert not toms.any() and not cymbals.any()
 
 
 def test_label_accuracy_and_speed_summary() -> None:

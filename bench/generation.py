@@ -2,6 +2,7 @@
 
     python -m bench.generation --pieces 50 --seconds 30 --out bench/results/generation.json
     python -m bench.generation --select-strength 1 2 3 --pieces 10 --seed 1000 --out X.json
+    python -m bench.generation --classifier-cv --out bench/results/style_classifier.json
 
 Per style, each model generates `--pieces` pieces of `--seconds` (seeds seed, seed + 1, ...; the
 app's default sampling), each timed from settings to rendered audio, and each is measured:
@@ -24,6 +25,8 @@ app's default sampling), each timed from settings to rendered audio, and each is
 
 --select-strength measures ours alone at several style strengths (classifier-free guidance),
 which is how the app's default strength is chosen, on seeds the benchmark does not use.
+--classifier-cv measures the style classifier alone on real music (cross-validated on the
+training excerpts, grouped by piece; and on the held-out excerpts).
 """
 
 from __future__ import annotations
@@ -452,9 +455,10 @@ class MeasuredPiece:
     statistics: dict[str, np.ndarray]  # note_statistics
     features: np.ndarray  # style_features
     intervals: np.ndarray  # interval symbols (originality)
+    piece_id: str = ""  # the real piece an excerpt comes from
 
 
-def measure(source: ScoreSource, style: str) -> MeasuredPiece:
+def measure(source: ScoreSource, style: str, piece_id: str = "") -> MeasuredPiece:
     """Statistics, classifier features and interval symbols of a piece of `style`."""
     notes = piece_notes(source)
     return MeasuredPiece(
@@ -462,6 +466,7 @@ def measure(source: ScoreSource, style: str) -> MeasuredPiece:
         statistics=note_statistics(notes),
         features=style_features(notes),
         intervals=interval_symbols(notes.onset_steps, notes.pitches),
+        piece_id=piece_id,
     )
 
 
@@ -471,12 +476,29 @@ def train_style_classifier(pieces: Sequence[MeasuredPiece], *, seed: int) -> Any
     (Boosting beat a random forest on the drum styles, the hard ones, in 5-fold cross-validation
     grouped by piece on the training excerpts: mean per-style accuracy 0.84 against 0.79. The
     drum groove block, with excerpts cut at bar lines, raised it to 0.88, drum styles 0.70 to
-    0.78; stronger regularisation did not help.)
+    0.78 (--classifier-cv); stronger regularisation did not help.)
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     model = HistGradientBoostingClassifier(class_weight="balanced", random_state=seed)
     return model.fit(np.stack([p.features for p in pieces]), [p.style for p in pieces])
+
+
+def cross_validate_classifier(
+    pieces: Sequence[MeasuredPiece], *, seed: int, folds: int = 5
+) -> dict[str, Any]:
+    """The style classifier's label_accuracy in `folds`-fold cross-validation on real excerpts,
+    folds grouped by piece (no piece on both sides) and stratified by style."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    features = np.stack([p.features for p in pieces])
+    styles = np.array([p.style for p in pieces])
+    splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+    labels = np.empty(len(pieces), dtype=object)
+    for fit, held in splitter.split(features, styles, [p.piece_id for p in pieces]):
+        model = train_style_classifier([pieces[i] for i in fit], seed=seed)
+        labels[held] = model.predict(features[held])
+    return label_accuracy(labels.tolist(), styles.tolist())
 
 
 def label_accuracy(labels: Sequence[str], styles: Sequence[str]) -> dict[str, Any]:
@@ -549,7 +571,7 @@ def real_corpus(
         if piece.split == "train":
             training[piece.style].append(note_intervals(score))
         measured[piece.split].setdefault(piece.style, []).extend(
-            measure(w, piece.style)
+            measure(w, piece.style, piece.piece_id)
             for w in excerpts(score, seconds=seconds, most=windows, whole_bars=True)
         )
     return RealCorpus(
@@ -640,6 +662,16 @@ def speed_summary(
     }
 
 
+def mean_by_kind(per_style: dict[str, float]) -> dict[str, float]:
+    """Mean of per-style figures over the melodic styles and over the drum styles."""
+    from engine.generate import DRUM_STYLES
+
+    kinds: dict[str, list[float]] = {}
+    for style, value in per_style.items():
+        kinds.setdefault("drums" if style in DRUM_STYLES else "melodic", []).append(value)
+    return {kind: float(np.mean(values)) for kind, values in kinds.items()}
+
+
 def _geometric_mean(values: Sequence[float]) -> float:
     return float(np.exp(np.mean(np.log(values))))
 
@@ -657,7 +689,7 @@ def run(settings: SetSettings) -> dict[str, Any]:
     """The whole benchmark; returns the JSON figures."""
     pieces, seconds, seed = settings.pieces, settings.seconds, settings.seed
     windows, styles, cache_dir = settings.windows, settings.styles, settings.cache_dir
-    from engine.generate import DRUM_STYLES, GenerationSettings, load_generator, load_markov
+    from engine.generate import GenerationSettings, load_generator, load_markov
 
     defaults = GenerationSettings()
     started = time.perf_counter()
@@ -703,13 +735,11 @@ def run(settings: SetSettings) -> dict[str, Any]:
     overall: dict[str, Any] = {}
     for name in (*MODELS, "real"):
         rows = [report["styles"][s][name] for s in styles]
-        by_kind: dict[str, list[float]] = {}
-        for style, row in zip(styles, rows, strict=True):
-            kind = "drums" if style in DRUM_STYLES else "melodic"
-            by_kind.setdefault(kind, []).append(row["style_accuracy"])
         overall[name] = {
             "style_accuracy": float(np.mean([r["style_accuracy"] for r in rows])),
-            "style_accuracy_by_kind": {k: float(np.mean(v)) for k, v in by_kind.items()},
+            "style_accuracy_by_kind": mean_by_kind(
+                {s: r["style_accuracy"] for s, r in zip(styles, rows, strict=True)}
+            ),
             "closeness": _mean_closeness([r["closeness"] for r in rows]),
         }
         if name in MODELS:
@@ -767,12 +797,48 @@ def run(settings: SetSettings) -> dict[str, Any]:
     )
 
 
+def classifier_figures(settings: SetSettings) -> dict[str, Any]:
+    """The style classifier on real music alone: cross-validated on the training excerpts
+    (grouped by piece), and fitted on them and scored on the held-out excerpts."""
+    real = real_corpus(settings.cache_dir, settings.styles, seconds=settings.seconds,
+                       windows=settings.windows)  # fmt: skip
+    train = [p for s in settings.styles for p in real.train.get(s, [])]
+    heldout = [p for s in settings.styles for p in real.heldout.get(s, [])]
+    print(f"style classifier: cross-validating on {len(train)} real excerpts", file=sys.stderr)
+    figures = {
+        "cross_validation": cross_validate_classifier(train, seed=settings.seed),
+        "heldout": label_accuracy(
+            train_style_classifier(train, seed=settings.seed).predict(
+                np.stack([p.features for p in heldout])
+            ),
+            [p.style for p in heldout],
+        ),
+    }
+    for result in figures.values():
+        result["balanced_accuracy_by_kind"] = mean_by_kind(
+            {s: v["accuracy"] for s, v in result["per_style"].items()}
+        )
+    return rounded(
+        {
+            "settings": {
+                "seconds": settings.seconds,
+                "windows": settings.windows,
+                "seed": settings.seed,
+                "styles": list(settings.styles),
+            },
+            "excerpts": {"train": len(train), "heldout": len(heldout)},
+            **figures,
+        },
+        4,
+    )
+
+
 def select_strength(settings: SetSettings, strengths: Sequence[float]) -> dict[str, Any]:
     """Ours at each style strength: style accuracy, closeness and copying (to choose the app's
     default; run it on other seeds than the benchmark's, e.g. --seed 1000)."""
     pieces, seconds, seed = settings.pieces, settings.seconds, settings.seed
     windows, styles, cache_dir = settings.windows, settings.styles, settings.cache_dir
-    from engine.generate import DRUM_STYLES, load_generator
+    from engine.generate import load_generator
 
     real = real_corpus(cache_dir, styles, seconds=seconds, windows=windows)
     train = [p for s in styles for p in real.train.get(s, [])]
@@ -790,16 +856,13 @@ def select_strength(settings: SetSettings, strengths: Sequence[float]) -> dict[s
             style_strength=strength,
         )
         scored = {s: score_style(generated[s], s, classifier, real) for s in styles}
-        kinds: dict[str, list[float]] = {}
-        for style, row in scored.items():
-            kind = "drums" if style in DRUM_STYLES else "melodic"
-            kinds.setdefault(kind, []).append(row["style_accuracy"])
+        per_style = {s: r["style_accuracy"] for s, r in scored.items()}
         rows.append(
             {
                 "style_strength": strength,
-                "style_accuracy": float(np.mean([r["style_accuracy"] for r in scored.values()])),
-                "style_accuracy_by_kind": {k: float(np.mean(v)) for k, v in kinds.items()},
-                "per_style": {s: r["style_accuracy"] for s, r in scored.items()},
+                "style_accuracy": float(np.mean(list(per_style.values()))),
+                "style_accuracy_by_kind": mean_by_kind(per_style),
+                "per_style": per_style,
                 "per_style_longest_copied_run": {
                     s: max(r["copied_runs"], default=0) for s, r in scored.items()
                 },
@@ -836,8 +899,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--select-strength", type=float, nargs="+", metavar="S",
                         help="instead: ours only, at each of these style strengths")  # fmt: skip
+    parser.add_argument("--classifier-cv", action="store_true",
+                        help="instead: the style classifier alone, cross-validated on real "
+                        "training excerpts")  # fmt: skip
     args = parser.parse_args(argv)
-    if args.select_strength:
+    if args.classifier_cv:
+        figures = classifier_figures(set_settings(args))
+    elif args.select_strength:
         figures = select_strength(set_settings(args), args.select_strength)
     else:
         figures = run(set_settings(args))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +18,17 @@ from bench.generation import (
     CLOSENESS_EDGES,
     DRUM_GROUPS,
     CopyIndex,
+    MeasuredPiece,
     PieceNotes,
     closeness,
+    cross_validate_classifier,
     drum_groove,
     excerpts,
     interval_symbols,
     key_tonic,
     label_accuracy,
     longest_copied_run,
+    mean_by_kind,
     note_intervals,
     note_statistics,
     originality_summary,
@@ -277,6 +281,26 @@ def test_drum_groove_of_a_hand_made_bar() -> None:
     assert not toms.any() and not cymbals.any()
 
 
+def test_cross_validation_keeps_each_piece_on_one_side(rng: np.random.Generator) -> None:
+    # 40 pieces of 4 excerpts; a piece's excerpts share a fingerprint, its style is a coin toss.
+    # Only a classifier that had seen a piece's other excerpts could name its style.
+    pieces = []
+    for k in range(40):
+        fingerprint, style = rng.normal(size=6), ["folk", "pop"][k % 2]
+        pieces += [
+            MeasuredPiece(style, {}, fingerprint + 0.01 * rng.normal(size=6), np.zeros(0), f"p{k}")
+            for _ in range(4)
+        ]
+    assert cross_validate_classifier(pieces, seed=0)["balanced_accuracy"] < 0.8
+    # Styles the features do tell apart are learnt across pieces.
+    told = [replace(p, features=np.r_[p.features, p.style == "pop"]) for p in pieces]
+    assert cross_validate_classifier(told, seed=0)["balanced_accuracy"] == 1.0
+
+
+def test_mean_by_kind() -> None:
+    assert mean_by_kind({"folk": 1.0, "pop": 0.5, "funk": 0.2}) == {"melodic": 0.75, "drums": 0.2}
+
+
 def test_label_accuracy_and_speed_summary() -> None:
     result = label_accuracy(["a", "a", "b", "b"], ["a", "b", "b", "b"])
     assert result["accuracy"] == 0.75
@@ -302,6 +326,7 @@ def test_real_corpus_splits_excerpts_and_indexes_training_pieces(tmp_path: Path)
     (folder / "index.json").write_text(json.dumps(rows))
     real = real_corpus(tmp_path, ["folk"], seconds=2.0, windows=4)
     assert len(real.train["folk"]) == 4 and len(real.heldout["folk"]) == 2  # 2 windows a piece
+    assert [p.piece_id for p in real.train["folk"]] == ["x/a", "x/a", "x/b", "x/b"]
     copied = real.copies["folk"].longest_copied_run(real.heldout["folk"][0].intervals)
     assert copied == 4  # the held-out window is the first half of training piece "a"
 

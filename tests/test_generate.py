@@ -227,8 +227,16 @@ def test_progress_reaches_one(tiny) -> None:
 
 
 def test_missing_or_mismatched_checkpoint(tmp_path: Path, checkpoint: Path) -> None:
-    with pytest.raises(ModelUnavailable):
+    with pytest.raises(ModelUnavailable, match="nothing.pt are missing"):
         load_generator(tmp_path / "nothing.pt")
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(checkpoint.read_bytes()[:1000])  # cut short
+    with pytest.raises(ModelUnavailable, match="could not be read"):
+        load_generator(broken)
+    encoder = tmp_path / "encoder.pt"  # a checkpoint, but not a generator's
+    torch.save({"config": {}, "state_dict": {}}, encoder)
+    with pytest.raises(ModelUnavailable, match="not a music generator"):
+        load_generator(encoder)
     other = tmp_path / "other"
     other.mkdir()
     (other / "generator.pt").write_bytes(checkpoint.read_bytes())

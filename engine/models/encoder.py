@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from engine.errors import ModelUnavailable
+from engine.models import load_checkpoint
 from engine.models.musicnn import Musicnn
 
 CHECKPOINT_VERSION = 1
@@ -137,27 +136,22 @@ class StudioEncoder(nn.Module):
         Raises:
             ModelUnavailable: when the file is missing or not a studio encoder checkpoint.
         """
-        if not Path(path).is_file():
-            raise ModelUnavailable(
-                f"The model file {path} is missing. Reinstall the studio or retrain the model "
-                "(see its model card in checkpoints/)."
-            )
-        try:
-            stored = torch.load(path, map_location=device, weights_only=True)
+
+        def build(stored: dict) -> StudioEncoder:
             raw = dict(stored["config"])
             for key in ("heads", "trunk_heads"):  # lists (older saves) back to tuples
                 if key in raw:
                     raw[key] = tuple(tuple(head) for head in raw[key])
             model = cls(EncoderConfig(**raw))
             model.load_state_dict(stored["state_dict"])
-        except (
-            KeyError,
-            TypeError,
-            RuntimeError,
-            ValueError,
-            OSError,
-            EOFError,
-            pickle.UnpicklingError,
-        ) as err:
-            raise ModelUnavailable(f"The model file {path} could not be read ({err}).") from None
-        return model.to(device).eval(), stored["labels"], stored.get("metrics", {})
+            return model
+
+        model, stored = load_checkpoint(
+            path,
+            build,
+            device=device,
+            name="The model file",
+            missing="is missing. Reinstall the studio or retrain the model (see its model card "
+            "in checkpoints/).",
+        )
+        return model, stored["labels"], stored.get("metrics", {})

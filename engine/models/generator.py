@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import pickle
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from numba import njit
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from engine.errors import ModelUnavailable
+from engine.models import load_checkpoint
 
 CHECKPOINT_VERSION = 1
 KIND = "music-generator"  # checkpoints say what they hold
@@ -273,31 +272,22 @@ class MusicTransformer(nn.Module):
         Raises:
             ModelUnavailable: when the file is missing or not a generator checkpoint.
         """
-        if not Path(path).is_file():
-            raise ModelUnavailable(
-                f"The generator's weights {path} are missing. Reinstall the studio or retrain "
-                "the generator (see checkpoints/generator.md)."
-            )
-        try:
-            stored = torch.load(path, map_location=device, weights_only=True)
+
+        def build(stored: dict) -> MusicTransformer:
             if stored.get("kind") != KIND:
                 raise ValueError("not a music generator checkpoint")
             model = cls(GeneratorConfig(**stored.pop("config")))
             model.load_state_dict(stored.pop("state_dict"))
-        except (
-            KeyError,
-            TypeError,
-            RuntimeError,
-            ValueError,
-            AttributeError,
-            OSError,
-            EOFError,
-            pickle.UnpicklingError,
-        ) as err:
-            raise ModelUnavailable(
-                f"The generator's weights {path} could not be read ({err})."
-            ) from None
-        return model.to(device).eval(), stored
+            return model
+
+        return load_checkpoint(
+            path,
+            build,
+            device=device,
+            name="The generator's weights",
+            missing="are missing. Reinstall the studio or retrain the generator (see "
+            "checkpoints/generator.md).",
+        )
 
 
 class _TorchRunner:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from engine.errors import ModelUnavailable
+from engine.models import load_checkpoint
 
 CHECKPOINT_VERSION = 1
 
@@ -77,25 +76,18 @@ class RetrievalHead(nn.Module):
         Raises:
             ModelUnavailable: when the file is missing or not a search head checkpoint.
         """
-        if not Path(path).is_file():
-            raise ModelUnavailable(
-                f"The search model file {path} is missing. Reinstall the studio or retrain it "
-                "(see checkpoints/retrieval.md)."
-            )
-        try:
-            stored = torch.load(path, map_location=device, weights_only=True)
+
+        def build(stored: dict) -> RetrievalHead:
             model = cls(RetrievalConfig(**stored["config"]))
             model.load_state_dict(stored["state_dict"])
-        except (
-            KeyError,
-            TypeError,
-            RuntimeError,
-            ValueError,
-            OSError,
-            EOFError,
-            pickle.UnpicklingError,
-        ) as err:
-            raise ModelUnavailable(
-                f"The search model file {path} could not be read ({err})."
-            ) from None
-        return model.to(device).eval(), str(stored["encoder"]), stored.get("metrics", {})
+            return model
+
+        model, stored = load_checkpoint(
+            path,
+            build,
+            device=device,
+            name="The search model file",
+            missing="is missing. Reinstall the studio or retrain it "
+            "(see checkpoints/retrieval.md).",
+        )
+        return model, str(stored["encoder"]), stored.get("metrics", {})

@@ -800,8 +800,9 @@ def run(settings: SetSettings) -> dict[str, Any]:
 def classifier_figures(settings: SetSettings) -> dict[str, Any]:
     """The style classifier on real music alone: cross-validated on the training excerpts
     (grouped by piece), and fitted on them and scored on the held-out excerpts."""
-    real = real_corpus(settings.cache_dir, settings.styles, seconds=settings.seconds,
-                       windows=settings.windows)  # fmt: skip
+    real = real_corpus(
+        settings.cache_dir, settings.styles, seconds=settings.seconds, windows=settings.windows
+    )
     train = [p for s in settings.styles for p in real.train.get(s, [])]
     heldout = [p for s in settings.styles for p in real.heldout.get(s, [])]
     print(f"style classifier: cross-validating on {len(train)} real excerpts", file=sys.stderr)

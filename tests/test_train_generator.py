@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +131,19 @@ def test_style_power_sets_how_often_each_style_is_drawn(cache: Path) -> None:
     as_corpus = Windows(pieces, tokenizer, context=64, style_power=1.0)
     total = sum(tokens.values())
     assert as_corpus.style_weights == pytest.approx([tokens[s] / total for s in STYLES])
+
+
+def test_piece_power_sets_how_often_each_piece_of_a_style_is_drawn(cache: Path) -> None:
+    tokenizer, pieces = tokenise(cache)
+    style = STYLES[0]
+    ours = [i for i, p in enumerate(pieces) if p.piece.style == style and p.piece.split == "train"]
+    pieces[ours[0]] = replace(pieces[ours[0]], ids=pieces[ours[0]].ids[:60])  # a short piece
+    lengths = np.array([len(pieces[i].ids) for i in ours], float)
+    assert len(set(lengths)) > 1  # pieces of different lengths: the two powers differ
+    by_token = Windows(pieces, tokenizer, context=64)
+    assert by_token.piece_weights[style] == pytest.approx(lengths / lengths.sum())
+    by_piece = Windows(pieces, tokenizer, context=64, piece_power=0.0)
+    assert by_piece.piece_weights[style] == pytest.approx(np.full(len(lengths), 1 / len(lengths)))
 
 
 def test_a_run_fine_tunes_from_a_checkpoint_and_keeps_the_first_runs_state(

@@ -84,6 +84,8 @@ class TrainConfig:
     # power: 1 as the corpus has them, 0.5 small styles more often, 0 all styles equally
     init: str = ""  # a generator checkpoint whose weights start the run (fine-tuning); "" for
     # random weights
+    piece_power: float = 1.0  # within a style, pieces are drawn in proportion to their token
+    # count to this power: 1 every token alike, 0 every piece alike
 
 
 # --------------------------------------------------------------------------------------------
@@ -100,6 +102,7 @@ class Windows:
         context: int,
         style_dropout: float = 0.0,
         style_power: float = 0.5,
+        piece_power: float = 1.0,
     ) -> None:
         self.context = context
         self.style_dropout = style_dropout
@@ -126,7 +129,7 @@ class Windows:
         self.piece_weights = {}
         for s in self.styles:
             lengths = np.array([len(p.ids) for p in self.train[s]], dtype=np.float64)
-            self.piece_weights[s] = lengths / lengths.sum()
+            self.piece_weights[s] = lengths**piece_power / np.sum(lengths**piece_power)
 
     def _transpositions(self, tokenizer) -> dict[int, np.ndarray]:
         """Per semitone shift: id -> id of the shifted Pitch token, -1 when off the range."""
@@ -337,7 +340,10 @@ def train(
         log.info("resuming from step %d (%s)", state["step"], state_path)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    windows = Windows(pieces, tokenizer, config.context, config.style_dropout, config.style_power)
+    windows = Windows(
+        pieces, tokenizer, config.context, config.style_dropout, config.style_power,
+        config.piece_power,
+    )  # fmt: skip
     evaluation = windows.evaluation(config.eval_tokens)
     model_config = GeneratorConfig(
         vocab_size=len(tokenizer.vocab),
@@ -614,8 +620,9 @@ Seeded (seed {config.seed}) and resumable, on the CPU with {config.threads} thre
 steps, cosine decay to a tenth by {config.steps} steps or {config.minutes:g} minutes of wall
 time, whichever comes first; weight decay {config.weight_decay}), dropout {config.dropout};
 melodic windows transposed by {TRANSPOSE[0]}..+{TRANSPOSE[1]} semitones; styles drawn in
-proportion to their token counts to the power {config.style_power:g}. Retrain (builds the corpus
-first; run it again to resume an interrupted run):
+proportion to their token counts to the power {config.style_power:g}, and each style's pieces
+to the power {config.piece_power:g}. Retrain (builds the corpus first; run it again to resume an
+interrupted run):
 
 ```
 {retrain}

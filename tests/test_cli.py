@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from engine.genre import CHECKPOINT_ENV, GENRES
+from tests.helpers import ROOT, save_tiny_encoder
 from tests.helpers import run_engine as run
-from tests.helpers import save_tiny_encoder
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +120,24 @@ def test_a_malformed_community_import_names_file_and_line(tmp_path: Path) -> Non
     assert "follows.csv, line 2" in result.stderr and "Traceback" not in result.stderr
     listed = run("listeners", "--library", library, "--json")
     assert json.loads(listed.stdout) == {"listeners": []}  # nothing of the import was kept
+
+
+@pytest.mark.parametrize("unbuffered", [True, False])
+def test_a_reader_that_goes_away_ends_the_output_quietly(
+    tone_file, tiny_env: dict[str, str], unbuffered: bool
+) -> None:
+    # `python -m engine classify ... | head -c 10`: the reader is gone before the first line.
+    wav = tone_file("a.wav", seconds=2.0)
+    read, write = os.pipe()
+    os.close(read)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env.update({"CI": "1", **tiny_env, **({"PYTHONUNBUFFERED": "1"} if unbuffered else {})})
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "engine", "classify", str(wav), "--json"],
+            cwd=ROOT, stdout=write, stderr=subprocess.PIPE, text=True, env=env, timeout=300,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
+    assert result.returncode == 1

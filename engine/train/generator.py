@@ -92,6 +92,12 @@ class TrainConfig:
 # Data: windows of pieces with their conditioning
 
 
+def _draw_weights(token_counts: Sequence[int], power: float) -> np.ndarray:
+    """Probabilities in proportion to the token counts to `power` (0: all alike)."""
+    weights = np.asarray(token_counts, dtype=np.float64) ** power
+    return weights / weights.sum()
+
+
 class Windows:
     """Draws training windows and makes the fixed held-out evaluation windows."""
 
@@ -124,12 +130,10 @@ class Windows:
         self.bars = {id(p): np.flatnonzero(p.ids == self.bar) for p in pieces}
         tokens = {s: sum(len(p.ids) for p in self.train[s]) for s in STYLES}
         self.styles = [s for s in STYLES if tokens[s]]
-        weights = np.array([float(tokens[s]) ** style_power for s in self.styles])
-        self.style_weights = weights / weights.sum()
-        self.piece_weights = {}
-        for s in self.styles:
-            lengths = np.array([len(p.ids) for p in self.train[s]], dtype=np.float64)
-            self.piece_weights[s] = lengths**piece_power / np.sum(lengths**piece_power)
+        self.style_weights = _draw_weights([tokens[s] for s in self.styles], style_power)
+        self.piece_weights = {
+            s: _draw_weights([len(p.ids) for p in self.train[s]], piece_power) for s in self.styles
+        }
 
     def _transpositions(self, tokenizer) -> dict[int, np.ndarray]:
         """Per semitone shift: id -> id of the shifted Pitch token, -1 when off the range."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ from tqdm import tqdm
 from engine.errors import EngineError
 
 if TYPE_CHECKING:
+    from engine.genre import GenreClassifier
     from engine.library import Library, Track
 
 EXIT_OK = 0
@@ -24,6 +26,12 @@ EXIT_UNAVAILABLE = 2  # a model or tool the command needs is missing
 def _quiet(files: Sequence[str]) -> bool:
     """No progress bar for a single file or when stderr is not a terminal."""
     return len(files) < 2 or not sys.stderr.isatty()
+
+
+def _unavailable(err: Exception) -> int:
+    """Say on stderr what the command is missing; its exit status."""
+    print(f"error: {err}", file=sys.stderr)
+    return EXIT_UNAVAILABLE
 
 
 def _genres(args: argparse.Namespace) -> int:
@@ -44,8 +52,7 @@ def _classify(args: argparse.Namespace) -> int:
     try:
         classifier = load_classifier()
     except EngineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return _unavailable(err)
     status = EXIT_OK
     for path in tqdm(args.files, desc="classify", unit="file", disable=_quiet(args.files)):
         try:
@@ -110,8 +117,7 @@ def _generate(args: argparse.Namespace) -> int:
         return EXIT_SOME_FAILED
     except ModelUnavailable as err:
         bar.close()
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return _unavailable(err)
     except EngineError as err:
         bar.close()
         print(f"error: {err}", file=sys.stderr)
@@ -199,17 +205,26 @@ def _open_library(args: argparse.Namespace) -> Library:
 
 
 def _tag(args: argparse.Namespace) -> int:
-    from engine import listeners
-    from engine.audio import load
     from engine.genre import load_classifier
-    from engine.mood import predict_moods
 
     try:
         classifier = load_classifier()
         library = _open_library(args) if args.listener else None
     except EngineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return _unavailable(err)
+    with library if library is not None else contextlib.nullcontext():
+        return _tag_files(args, classifier, library)
+
+
+def _tag_files(
+    args: argparse.Namespace, classifier: GenreClassifier, library: Library | None
+) -> int:
+    """Tag each file (for the listener when a library is open); the exit status."""
+    from engine import listeners
+    from engine.audio import load
+    from engine.errors import ModelUnavailable
+    from engine.mood import predict_moods
+
     calibrations = None
     if library is not None and library.listener(args.listener) is None:
         print(
@@ -223,6 +238,8 @@ def _tag(args: argparse.Namespace) -> int:
         try:
             clip = load(path)
             crowd = predict_moods(clip, classifier)
+        except ModelUnavailable as err:  # a model without mood heads: no file can be tagged
+            return _unavailable(err)
         except EngineError as err:
             tqdm.write(f"{path}: {err}", file=sys.stderr)
             status = EXIT_SOME_FAILED
@@ -265,8 +282,7 @@ def _listeners(args: argparse.Namespace) -> int:
         with _open_library(args) as library:
             everyone = library.listeners()
     except EngineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return _unavailable(err)
     rows = [
         {"id": x.listener_id, "name": x.name, "group": x.group, "simulated": x.simulated}
         for x in everyone
@@ -288,8 +304,7 @@ def _community(args: argparse.Namespace) -> int:
     try:
         library = _open_library(args)
     except EngineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return _unavailable(err)
     with library:
         if args.action == "export":
             for path in library.export_community(args.folder):
@@ -314,8 +329,7 @@ def _build_demo(library: Library, *, corpus: bool) -> int:
     try:
         models = load_models()
     except EngineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return _unavailable(err)
     bar = tqdm(total=100, desc="demo", unit="%", disable=not sys.stderr.isatty())
 
     def progress(fraction: float, text: str) -> None:
@@ -352,8 +366,7 @@ def _library(args: argparse.Namespace) -> int:
     try:
         library = _open_library(args)
     except EngineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return _unavailable(err)
     with library:
         if args.action == "list":
             return _library_list(library, args)
@@ -373,8 +386,7 @@ def _library_add(library: Library, args: argparse.Namespace) -> int:
     try:
         models = load_models()
     except EngineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return _unavailable(err)
     status = EXIT_OK
     for path in tqdm(args.paths, desc="add", unit="file", disable=_quiet(args.paths)):
         try:
@@ -429,8 +441,7 @@ def _search(args: argparse.Namespace) -> int:
         library = _open_library(args)
         models = load_models()
     except EngineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return _unavailable(err)
     with library:
         try:
             clip = load_music(args.file)

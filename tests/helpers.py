@@ -17,9 +17,17 @@ from engine.errors import RenderingUnavailable
 from engine.genre import GENRES
 from engine.models.encoder import EncoderConfig, StudioEncoder
 from engine.models.retrieval import RetrievalConfig, RetrievalHead
+from engine.mood import MOOD_TAGS, QUADRANTS
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_HEAD_DIM = 8  # embedding size of save_tiny_head's search head
+TINY_MOOD = EncoderConfig(
+    trunk="cnn",
+    cnn_width=4,
+    embedding_dim=16,
+    trunk_heads=(("mood", len(MOOD_TAGS)), ("quadrant", len(QUADRANTS))),
+)
+MOOD_LABELS = {"genre": list(GENRES), "mood": list(MOOD_TAGS), "quadrant": list(QUADRANTS)}
 
 
 def run_engine(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -80,6 +88,13 @@ def save_tiny_encoder(path: Path) -> Path:
     StudioEncoder(EncoderConfig(trunk="cnn", cnn_width=4, embedding_dim=16)).save(
         path, labels={"genre": list(GENRES)}, metrics={}
     )
+    return path
+
+
+def save_tiny_mood_encoder(path: Path) -> Path:
+    """A tiny randomly initialised studio encoder with genre and mood heads, saved at `path`."""
+    torch.manual_seed(0)
+    StudioEncoder(TINY_MOOD).save(path, labels=MOOD_LABELS, metrics={})
     return path
 
 

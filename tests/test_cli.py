@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from engine.genre import CHECKPOINT_ENV, GENRES
-from tests.helpers import ROOT, save_tiny_encoder
+from engine.mood import MOOD_TAGS, QUADRANTS
+from tests.helpers import ROOT, save_tiny_encoder, save_tiny_mood_encoder
 from tests.helpers import run_engine as run
 
 
@@ -141,3 +142,61 @@ def test_a_reader_that_goes_away_ends_the_output_quietly(
         os.close(write)
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
     assert result.returncode == 1
+
+
+@pytest.fixture(scope="module")
+def mood_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment pointing the CLI at a tiny random checkpoint with mood heads."""
+    path = save_tiny_mood_encoder(tmp_path_factory.mktemp("model") / "genre.pt")
+    return {CHECKPOINT_ENV: str(path)}
+
+
+def test_tag_json_one_object_per_file_and_bad_files_reported(
+    tmp_path: Path, tone_file, mood_env: dict[str, str]
+) -> None:
+    good = tone_file("good.wav", seconds=4.0)
+    bad = tmp_path / "notes.mp3"
+    bad.write_text("these are not sounds")
+
+    result = run("tag", str(good), str(bad), "--json", env=mood_env)
+
+    assert result.returncode == 1
+    (record,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert set(record) == {
+        "file", "tags", "top_tags", "quadrant", "valence", "arousal", "listener", "warnings"
+    }  # fmt: skip
+    assert record["file"] == str(good) and record["listener"] is None
+    assert list(record["tags"]) == list(MOOD_TAGS)
+    assert all(0.0 <= p <= 1.0 for p in record["tags"].values())
+    assert set(record["top_tags"]) <= set(MOOD_TAGS) and record["quadrant"] in QUADRANTS
+    assert -1.0 <= record["valence"] <= 1.0 and -1.0 <= record["arousal"] <= 1.0
+    assert result.stderr.startswith(f"{bad}: ") and "Traceback" not in result.stderr
+
+
+def test_tag_for_a_listener_and_for_one_that_does_not_exist(
+    tmp_path: Path, tone_file, mood_env: dict[str, str]
+) -> None:
+    folder = community_csv(tmp_path / "csv", listeners="ann,Ann,north\n", follows="")
+    library = str(tmp_path / "studio")
+    assert run("community", "import", str(folder), "--library", library).returncode == 0
+    clip = str(tone_file("a.wav", seconds=3.0))
+
+    mine = run("tag", clip, "--listener", "ann", "--library", library, "--json", env=mood_env)
+    unknown = run("tag", clip, "--listener", "zed", "--library", library, env=mood_env)
+
+    assert mine.returncode == 0, mine.stderr
+    record = json.loads(mine.stdout)
+    assert record["listener"] == "ann" and list(record["tags"]) == list(MOOD_TAGS)
+    assert unknown.returncode == 1 and unknown.stdout == ""
+    assert "there is no listener 'zed'" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_tag_with_a_model_without_mood_heads_stops_once(
+    tone_file, tiny_env: dict[str, str]
+) -> None:
+    files = [str(tone_file(f"{name}.wav", seconds=2.0)) for name in ("a", "b")]
+
+    result = run("tag", *files, "--json", env=tiny_env)
+
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("no mood heads") == 1 and "Traceback" not in result.stderr

@@ -51,15 +51,9 @@ from engine.train.mood_data import (
     tag_targets,
 )
 from engine.train.teacher import teacher_path, teacher_selection
+from tests.helpers import MOOD_LABELS, TINY_MOOD, save_tiny_mood_encoder
 
 TINY = EncoderConfig(trunk="cnn", cnn_width=4, embedding_dim=16)
-TINY_MOOD = EncoderConfig(
-    trunk="cnn",
-    cnn_width=4,
-    embedding_dim=16,
-    trunk_heads=(("mood", len(MOOD_TAGS)), ("quadrant", len(QUADRANTS))),
-)
-LABELS = {"genre": list(GENRES), "mood": list(MOOD_TAGS), "quadrant": list(QUADRANTS)}
 # Hand-made tag sets: every product tag, a few AllMusic moods each (lower case).
 TAG_SETS = {tag: frozenset({f"{tag}-mood"}) for tag in MOOD_TAGS} | {
     "sadness": frozenset({"sad", "gloomy"}),
@@ -72,10 +66,7 @@ TAG_SETS = {tag: frozenset({f"{tag}-mood"}) for tag in MOOD_TAGS} | {
 @pytest.fixture
 def mood_checkpoint(tmp_path: Path) -> Path:
     """A randomly initialised, tiny encoder with genre and mood heads."""
-    torch.manual_seed(0)
-    path = tmp_path / "encoder.pt"
-    StudioEncoder(TINY_MOOD).save(path, labels=LABELS, metrics={})
-    return path
+    return save_tiny_mood_encoder(tmp_path / "encoder.pt")
 
 
 # --- labels -----------------------------------------------------------------------------
@@ -209,7 +200,7 @@ def test_mood_heads_read_the_trunk_in_the_same_pass(mood_checkpoint: Path) -> No
         "mood": (2, len(MOOD_TAGS)),
         "quadrant": (2, len(QUADRANTS)),
     }
-    assert labels == LABELS
+    assert labels == MOOD_LABELS
 
 
 def test_silence_gives_moods_with_a_warning(mood_checkpoint: Path) -> None:
@@ -275,7 +266,7 @@ def test_fitted_heads_learn_and_install_without_touching_the_genre_model(
     out = tmp_path / "encoder.pt"
     install_heads(genre_only, out, heads, "trunk", {"note": "tiny"})
     installed, labels, metrics = StudioEncoder.from_checkpoint(out)
-    assert labels == LABELS
+    assert labels == MOOD_LABELS
     assert metrics == {"val": 1, "mood": {"note": "tiny"}}
     before = original.state_dict()
     after = installed.state_dict()

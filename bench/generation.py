@@ -10,7 +10,8 @@ app's default sampling), each timed from settings to rendered audio, and each is
 - style accuracy: a gradient-boosted classifier trained only on real training pieces (excerpts
   as long as the generated pieces, cut at bar lines; symbolic features: no instruments, tempo
   or loudness but for the velocity of drum hits) labels it. The classifier's own accuracy on
-  held-out real excerpts is reported beside it.
+  held-out real excerpts is reported beside it. Accuracies carry 95% intervals (Wilson per
+  style; over styles, a normal approximation of the mean).
 - closeness to held-out real music of its style: overlapping area of pooled histograms of pitch
   class (relative to each piece's key; for drum styles: which drum sounds), note duration (not
   for drums: hits have none), inter-onset interval, note density and polyphony. Real training
@@ -54,6 +55,7 @@ _SEPARATOR = -1  # between training pieces
 WINDOWS_PER_PIECE = 4  # excerpts taken from each real piece, one after another from its start
 SPAN_BEATS = 4  # note density is counted in spans of this many beats
 BAR_SIXTEENTHS = 16  # positions of drum hits in a bar of 4/4
+Z_95 = 1.959964  # standard normal quantile of 97.5%: two-sided 95% intervals
 # Drum hits softer than this are ghost notes: an edge between two of the tokenizer's eight
 # velocities (47 | 63), so real hits and generated ones (always one of the eight) count alike.
 GHOST_VELOCITY = 56
@@ -501,22 +503,54 @@ def cross_validate_classifier(
     return label_accuracy(labels.tolist(), styles.tolist())
 
 
+def accuracy_interval(correct: int, total: int) -> list[float]:
+    """Wilson score interval (95%) of a share of `correct` labels among `total`."""
+    from scipy.stats import binomtest
+
+    if total <= 0:
+        return [0.0, 1.0]
+    interval = binomtest(correct, total).proportion_ci(confidence_level=0.95, method="wilson")
+    return [float(interval.low), float(interval.high)]
+
+
+def balanced_interval(counts: Sequence[tuple[int, int]]) -> list[float]:
+    """95% interval of the mean over styles of per-style accuracies, from (correct, total) per
+    style: normal approximation, each style's variance taken at (correct + 2) / (total + 4)
+    (Agresti-Coull) so that a style at 0 or 1 still counts its uncertainty."""
+    shares = [c / n for c, n in counts if n > 0]
+    if not shares:
+        return [0.0, 1.0]
+    adjusted = [((c + 2) / (n + 4), n + 4) for c, n in counts if n > 0]
+    spread = float(np.sqrt(sum(p * (1 - p) / m for p, m in adjusted))) / len(shares)
+    mean = float(np.mean(shares))
+    return [max(mean - Z_95 * spread, 0.0), min(mean + Z_95 * spread, 1.0)]
+
+
 def label_accuracy(labels: Sequence[str], styles: Sequence[str]) -> dict[str, Any]:
-    """Share of pieces labelled with their own style: over all pieces, per style, and the mean
-    over styles (balanced); also what the pieces of each style were labelled as."""
+    """Share of pieces labelled with their own style: over all pieces, per style (with its 95%
+    interval), and the mean over styles (balanced, with its interval); also what the pieces of
+    each style were labelled as."""
     labels, styles = np.asarray(labels), np.asarray(styles)
-    per_style = {}
+    per_style, counts = {}, []
     for style in dict.fromkeys(styles.tolist()):
         mine = labels[styles == style]
+        counts.append((int(np.sum(mine == style)), len(mine)))
         per_style[style] = {
             "accuracy": float(np.mean(mine == style)),
+            "ci95": accuracy_interval(*counts[-1]),
             "labelled_as": dict(Counter(mine.tolist()).most_common()),
         }
     return {
         "accuracy": float(np.mean(labels == styles)),
         "balanced_accuracy": float(np.mean([s["accuracy"] for s in per_style.values()])),
+        "balanced_accuracy_ci95": balanced_interval(counts),
         "per_style": per_style,
     }
+
+
+def style_counts(labelled: Sequence[tuple[str, dict[str, int]]]) -> list[tuple[int, int]]:
+    """(correct, total) per style from (style, what its pieces were labelled as) pairs."""
+    return [(as_.get(style, 0), sum(as_.values())) for style, as_ in labelled]
 
 
 def originality_summary(runs: Sequence[int]) -> dict[str, float]:
@@ -633,6 +667,7 @@ def score_style(
     accuracy = label_accuracy(labels, [style] * len(mine))["per_style"][style]
     return {
         "style_accuracy": accuracy["accuracy"],
+        "style_accuracy_ci95": accuracy["ci95"],
         "labelled_as": accuracy["labelled_as"],
         "closeness": closeness(
             [p.statistics for p in mine], [p.statistics for p in real.heldout[style]]
@@ -706,8 +741,11 @@ def run(settings: SetSettings) -> dict[str, Any]:
     for style in styles:  # real training excerpts: the closeness and copying real music shows
         sample = rng.permutation(len(real.train[style]))[:pieces]
         heldout_stats = [p.statistics for p in real.heldout[style]]
+        judged = classifier["per_style"][style]
         report["styles"][style]["real"] = {
-            "style_accuracy": classifier["per_style"][style]["accuracy"],
+            "style_accuracy": judged["accuracy"],
+            "style_accuracy_ci95": judged["ci95"],
+            "labelled_as": judged["labelled_as"],
             "closeness": closeness(
                 [real.train[style][i].statistics for i in sample], heldout_stats
             ),
@@ -737,6 +775,9 @@ def run(settings: SetSettings) -> dict[str, Any]:
         rows = [report["styles"][s][name] for s in styles]
         overall[name] = {
             "style_accuracy": float(np.mean([r["style_accuracy"] for r in rows])),
+            "style_accuracy_ci95": balanced_interval(
+                style_counts([(s, r["labelled_as"]) for s, r in zip(styles, rows, strict=True)])
+            ),
             "style_accuracy_by_kind": mean_by_kind(
                 {s: r["style_accuracy"] for s, r in zip(styles, rows, strict=True)}
             ),
@@ -862,6 +903,9 @@ def select_strength(settings: SetSettings, strengths: Sequence[float]) -> dict[s
             {
                 "style_strength": strength,
                 "style_accuracy": float(np.mean(list(per_style.values()))),
+                "style_accuracy_ci95": balanced_interval(
+                    style_counts([(s, r["labelled_as"]) for s, r in scored.items()])
+                ),
                 "style_accuracy_by_kind": mean_by_kind(per_style),
                 "per_style": per_style,
                 "per_style_longest_copied_run": {

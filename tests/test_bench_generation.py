@@ -20,6 +20,8 @@ from bench.generation import (
     CopyIndex,
     MeasuredPiece,
     PieceNotes,
+    accuracy_interval,
+    balanced_interval,
     closeness,
     cross_validate_classifier,
     drum_groove,
@@ -37,6 +39,7 @@ from bench.generation import (
     real_corpus,
     score_style,
     speed_summary,
+    style_counts,
     style_features,
     top_line_intervals,
 )
@@ -301,11 +304,29 @@ def test_mean_by_kind() -> None:
     assert mean_by_kind({"folk": 1.0, "pop": 0.5, "funk": 0.2}) == {"melodic": 0.75, "drums": 0.2}
 
 
+def test_accuracy_intervals() -> None:
+    # Wilson score intervals, worked by hand: 8 of 10, none of 10, all of 10.
+    assert accuracy_interval(8, 10) == pytest.approx([0.4902, 0.9433], abs=1e-4)
+    assert accuracy_interval(0, 10) == pytest.approx([0.0, 0.2775], abs=1e-4)
+    assert accuracy_interval(10, 10) == pytest.approx([0.7225, 1.0], abs=1e-4)
+    # Mean of 50/50 and 25/50 = 0.75; variances at 52/54 and 27/54 over 54: half-width 0.0713.
+    assert balanced_interval([(50, 50), (25, 50)]) == pytest.approx([0.6787, 0.8213], abs=1e-4)
+    assert balanced_interval([(10, 10)])[1] == 1.0  # clipped, and still an interval
+    assert balanced_interval([(10, 10)])[0] < 1.0
+    assert style_counts([("folk", {"folk": 3, "pop": 1}), ("pop", {"folk": 2})]) == [
+        (3, 4),
+        (0, 2),
+    ]
+
+
 def test_label_accuracy_and_speed_summary() -> None:
     result = label_accuracy(["a", "a", "b", "b"], ["a", "b", "b", "b"])
     assert result["accuracy"] == 0.75
-    assert result["per_style"]["b"] == {"accuracy": 2 / 3, "labelled_as": {"b": 2, "a": 1}}
+    b = result["per_style"]["b"]
+    assert b["accuracy"] == 2 / 3 and b["labelled_as"] == {"b": 2, "a": 1}
+    assert b["ci95"] == accuracy_interval(2, 3)
     assert result["balanced_accuracy"] == pytest.approx((1 + 2 / 3) / 2)
+    assert result["balanced_accuracy_ci95"] == balanced_interval([(1, 1), (2, 3)])
     fast = speed_summary([1.0, 2.0, 3.0], [1.0, 1.0, 1.5], 30.0)
     assert fast["median_s"] == 2.0 and fast["real_time_factor"] == 15.0 and fast["target_met"]
     assert fast["median_cpu_s"] == 1.0 and fast["cpu_real_time_factor"] == 30.0

@@ -504,26 +504,27 @@ def cross_validate_classifier(
 
 
 def accuracy_interval(correct: int, total: int) -> list[float]:
-    """Wilson score interval (95%) of a share of `correct` labels among `total`."""
+    """Wilson score interval (95%) of a share of `correct` labels among `total` (> 0)."""
     from scipy.stats import binomtest
 
-    if total <= 0:
-        return [0.0, 1.0]
     interval = binomtest(correct, total).proportion_ci(confidence_level=0.95, method="wilson")
     return [float(interval.low), float(interval.high)]
 
 
 def balanced_interval(counts: Sequence[tuple[int, int]]) -> list[float]:
-    """95% interval of the mean over styles of per-style accuracies, from (correct, total) per
-    style: normal approximation, each style's variance taken at (correct + 2) / (total + 4)
-    (Agresti-Coull) so that a style at 0 or 1 still counts its uncertainty."""
-    shares = [c / n for c, n in counts if n > 0]
-    if not shares:
-        return [0.0, 1.0]
-    adjusted = [((c + 2) / (n + 4), n + 4) for c, n in counts if n > 0]
-    spread = float(np.sqrt(sum(p * (1 - p) / m for p, m in adjusted))) / len(shares)
-    mean = float(np.mean(shares))
+    """95% interval of the mean over styles of per-style accuracies, from (correct, total > 0)
+    per style: normal approximation, each style's variance taken at (correct + 2) / (total + 4)
+    (the "plus four" form of Agresti-Coull) so that a style at 0 or 1 still counts its
+    uncertainty."""
+    mean = float(np.mean([c / n for c, n in counts]))
+    spread = float(np.sqrt(sum((c + 2) * (n - c + 2) / (n + 4) ** 3 for c, n in counts)))
+    spread /= len(counts)
     return [max(mean - Z_95 * spread, 0.0), min(mean + Z_95 * spread, 1.0)]
+
+
+def own_label_count(style: str, labelled_as: dict[str, int]) -> tuple[int, int]:
+    """(pieces labelled `style`, all pieces) from what the pieces of `style` were labelled as."""
+    return labelled_as.get(style, 0), sum(labelled_as.values())
 
 
 def label_accuracy(labels: Sequence[str], styles: Sequence[str]) -> dict[str, Any]:
@@ -531,26 +532,22 @@ def label_accuracy(labels: Sequence[str], styles: Sequence[str]) -> dict[str, An
     interval), and the mean over styles (balanced, with its interval); also what the pieces of
     each style were labelled as."""
     labels, styles = np.asarray(labels), np.asarray(styles)
-    per_style, counts = {}, []
+    per_style = {}
     for style in dict.fromkeys(styles.tolist()):
         mine = labels[styles == style]
-        counts.append((int(np.sum(mine == style)), len(mine)))
+        labelled_as = dict(Counter(mine.tolist()).most_common())
         per_style[style] = {
             "accuracy": float(np.mean(mine == style)),
-            "ci95": accuracy_interval(*counts[-1]),
-            "labelled_as": dict(Counter(mine.tolist()).most_common()),
+            "ci95": accuracy_interval(*own_label_count(style, labelled_as)),
+            "labelled_as": labelled_as,
         }
+    counts = [own_label_count(s, v["labelled_as"]) for s, v in per_style.items()]
     return {
         "accuracy": float(np.mean(labels == styles)),
         "balanced_accuracy": float(np.mean([s["accuracy"] for s in per_style.values()])),
         "balanced_accuracy_ci95": balanced_interval(counts),
         "per_style": per_style,
     }
-
-
-def style_counts(labelled: Sequence[tuple[str, dict[str, int]]]) -> list[tuple[int, int]]:
-    """(correct, total) per style from (style, what its pieces were labelled as) pairs."""
-    return [(as_.get(style, 0), sum(as_.values())) for style, as_ in labelled]
 
 
 def originality_summary(runs: Sequence[int]) -> dict[str, float]:
@@ -776,7 +773,7 @@ def run(settings: SetSettings) -> dict[str, Any]:
         overall[name] = {
             "style_accuracy": float(np.mean([r["style_accuracy"] for r in rows])),
             "style_accuracy_ci95": balanced_interval(
-                style_counts([(s, r["labelled_as"]) for s, r in zip(styles, rows, strict=True)])
+                [own_label_count(s, r["labelled_as"]) for s, r in zip(styles, rows, strict=True)]
             ),
             "style_accuracy_by_kind": mean_by_kind(
                 {s: r["style_accuracy"] for s, r in zip(styles, rows, strict=True)}
@@ -904,7 +901,7 @@ def select_strength(settings: SetSettings, strengths: Sequence[float]) -> dict[s
                 "style_strength": strength,
                 "style_accuracy": float(np.mean(list(per_style.values()))),
                 "style_accuracy_ci95": balanced_interval(
-                    style_counts([(s, r["labelled_as"]) for s, r in scored.items()])
+                    [own_label_count(s, r["labelled_as"]) for s, r in scored.items()]
                 ),
                 "style_accuracy_by_kind": mean_by_kind(per_style),
                 "per_style": per_style,

@@ -206,9 +206,11 @@ def _open_library(args: argparse.Namespace) -> Library:
 
 def _tag(args: argparse.Namespace) -> int:
     from engine.genre import load_classifier
+    from engine.mood import require_mood_heads
 
     try:
         classifier = load_classifier()
+        require_mood_heads(classifier.head_labels)
         library = _open_library(args) if args.listener else None
     except EngineError as err:
         return _unavailable(err)
@@ -222,7 +224,6 @@ def _tag_files(
     """Tag each file (for the listener when a library is open); the exit status."""
     from engine import listeners
     from engine.audio import load
-    from engine.errors import ModelUnavailable
     from engine.mood import predict_moods
 
     calibrations = None
@@ -238,8 +239,6 @@ def _tag_files(
         try:
             clip = load(path)
             crowd = predict_moods(clip, classifier)
-        except ModelUnavailable as err:  # a model without mood heads: no file can be tagged
-            return _unavailable(err)
         except EngineError as err:
             tqdm.write(f"{path}: {err}", file=sys.stderr)
             status = EXIT_SOME_FAILED

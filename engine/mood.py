@@ -6,6 +6,7 @@ genre and the mood of a clip (engine.genre.analyse); this module reads the mood 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,6 +81,27 @@ def valence_arousal(quadrant_probabilities: np.ndarray) -> tuple[float, float]:
     return float(valence), float(arousal)
 
 
+def require_mood_heads(
+    labels: Mapping[str, tuple[str, ...]], outputs: Iterable[str] | None = None
+) -> None:
+    """Check that a model's heads (name -> output labels; and the heads that gave `outputs`,
+    when given) include the mood and quadrant heads.
+
+    Raises:
+        ModelUnavailable: when they do not.
+    """
+    heads = set(labels if outputs is None else outputs)
+    if (
+        labels.get("mood") != MOOD_TAGS
+        or labels.get("quadrant") != QUADRANTS
+        or not {"mood", "quadrant"} <= heads
+    ):
+        raise ModelUnavailable(
+            "The studio's model has no mood heads. Retrain them with "
+            "`python -m engine.train.mood` (see checkpoints/genre.md)."
+        )
+
+
 def moods_from(analysis: ClipAnalysis) -> MoodPrediction:
     """The mood view of an analysis (engine.genre.analyse): overall and per window.
 
@@ -88,15 +110,7 @@ def moods_from(analysis: ClipAnalysis) -> MoodPrediction:
     Raises:
         ModelUnavailable: when the encoder has no mood heads.
     """
-    if (
-        analysis.labels.get("mood") != MOOD_TAGS
-        or analysis.labels.get("quadrant") != QUADRANTS
-        or not {"mood", "quadrant"} <= set(analysis.logits)
-    ):
-        raise ModelUnavailable(
-            "The studio's model has no mood heads. Retrain them with "
-            "`python -m engine.train.mood` (see checkpoints/genre.md)."
-        )
+    require_mood_heads(analysis.labels, outputs=analysis.logits)
     tags = expit(analysis.logits["mood"])
     quadrants = softmax(analysis.logits["quadrant"], axis=1)
 

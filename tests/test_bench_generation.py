@@ -35,11 +35,11 @@ from bench.generation import (
     note_statistics,
     originality_summary,
     overlapping_area,
+    own_label_count,
     piece_notes,
     real_corpus,
     score_style,
     speed_summary,
-    style_counts,
     style_features,
     top_line_intervals,
 )
@@ -313,10 +313,8 @@ def test_accuracy_intervals() -> None:
     assert balanced_interval([(50, 50), (25, 50)]) == pytest.approx([0.6787, 0.8213], abs=1e-4)
     assert balanced_interval([(10, 10)])[1] == 1.0  # clipped, and still an interval
     assert balanced_interval([(10, 10)])[0] < 1.0
-    assert style_counts([("folk", {"folk": 3, "pop": 1}), ("pop", {"folk": 2})]) == [
-        (3, 4),
-        (0, 2),
-    ]
+    assert own_label_count("folk", {"folk": 3, "pop": 1}) == (3, 4)
+    assert own_label_count("pop", {"folk": 2}) == (0, 2)
 
 
 def test_label_accuracy_and_speed_summary() -> None:

@@ -437,8 +437,8 @@ def _search(args: argparse.Namespace) -> int:
     from engine.similar import load_models, query_segments, search
 
     try:
-        library = _open_library(args)
         models = load_models()
+        library = _open_library(args)
     except EngineError as err:
         return _unavailable(err)
     with library:

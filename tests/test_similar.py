@@ -246,6 +246,18 @@ def test_cli_search_an_empty_library_and_a_bad_query(
     assert missing.returncode == 1 and missing.stderr.startswith("nowhere.wav: ")
 
 
+def test_cli_search_without_models_stops_before_the_library(
+    tmp_path: Path, model_env: dict[str, str]
+) -> None:
+    home = tmp_path / "studio"
+    query = str(write_music(tmp_path / "in", 1)[0])
+    env = {**model_env, retrieval.CHECKPOINT_ENV: str(tmp_path / "gone.pt")}
+    result = run_engine("search", query, "--library", str(home), env=env)
+    assert result.returncode == 2 and result.stderr.startswith("error: ")
+    assert "Traceback" not in result.stderr
+    assert not home.exists()  # no library was opened, so none was created
+
+
 @pytest.mark.parametrize("command", [("library",), ("search",)])
 def test_cli_help(command: tuple[str, ...]) -> None:
     result = run_engine(*command, "--help")

@@ -22,6 +22,7 @@ from engine.genre import (
     load_classifier,
 )
 from engine.models.encoder import EncoderConfig, StudioEncoder
+from engine.models.musicnn import MusicnnBackend
 from engine.mood import (
     MOOD_TAGS,
     QUADRANT_SIGNS,
@@ -39,7 +40,10 @@ from engine.train.mood import (
     fit_heads,
     fit_second_stage,
     install_heads,
+    midend_features,
     predict,
+    tune_midend,
+    with_features,
 )
 from engine.train.mood_baseline import Rakel, make_base
 from engine.train.mood_data import (
@@ -309,6 +313,64 @@ def test_sources_concatenate_both_trunks_and_the_tag_logits(rng: np.random.Gener
     assert both.features("trunks")[0].shape == (3, 25)
     with pytest.raises(ValueError):
         data.features("trunks")  # the MTT features were not loaded
+
+
+def test_a_tuned_mid_end_learns_and_installs_beside_the_genre_model(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    torch.manual_seed(0)
+    genre_only = tmp_path / "genre.pt"
+    StudioEncoder(EncoderConfig()).save(genre_only, labels={"genre": list(GENRES)}, metrics={})
+    original, _, _ = StudioEncoder.from_checkpoint(genre_only)
+    start = MusicnnBackend()
+    start.load_state_dict(original.trunk.musicnn.state_dict(), strict=False)
+    data = tiny_mood_data(rng, dim=16)
+    # Front-end maps (3 patches, 561 channels, 6 frames) with the tags and quadrant written in.
+    fronts = []
+    for clip in range(len(data.clips)):
+        front = rng.normal(size=(3, 561, 6))
+        front[:, :12] += 3 * data.tags[clip][None, :, None]
+        front[:, 12 + data.quadrants[clip]] += 3
+        fronts.append(front.astype(np.float16))
+    data = replace(data, fronts=fronts, start=start)
+    config = MoodTrainConfig(source="tuned", quadrant="four-way", c=0.1)
+    clips = list(range(40))
+    before = {k: v.clone() for k, v in start.state_dict().items()}
+    midend = tune_midend(config, data, clips)
+    assert all(torch.equal(v, before[k]) for k, v in start.state_dict().items())  # a copy
+    changed = [k for k, v in midend.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed and not any("running" in k for k in changed)  # weights move, BN stats stay
+    tuned, again = with_features(config, data, clips)
+    assert again is not None  # tuned once more: the same weights (seeded)
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in midend.state_dict().items())
+    assert tuned.features("tuned")[0].shape == (3, 1706)
+    np.testing.assert_array_equal(tuned.tuned[5], midend_features(midend, fronts[5:6])[0])
+    heads = fit_heads(config, tuned, clips)
+    tags, quadrants = predict(heads, config, tuned, clips)
+    assert summarise(tags, data.tags, quadrants, data.quadrants)["macro_roc_auc"] > 0.9
+
+    out = tmp_path / "encoder.pt"
+    install_heads(genre_only, out, heads, "tuned", {}, midend)
+    installed, _, _ = StudioEncoder.from_checkpoint(out)
+    assert installed.config.head_midend
+    after = installed.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in original.state_dict().items())
+    assert all(
+        torch.equal(v, after[f"trunk.head_midend.{k}"]) for k, v in midend.state_dict().items()
+    )
+    patches = torch.randn(2, 1, 96, 187)
+    with torch.inference_mode():
+        front = installed.trunk.musicnn.frontend(patches[:, 0].transpose(1, 2))
+        torch.testing.assert_close(
+            installed(patches)[1]["mood"], heads["mood"](midend.trunk_features(front))
+        )
+    again.dense.bias.data += 1  # re-installing replaces the mid-end
+    install_heads(out, out, heads, "tuned", {}, again)
+    reinstalled = StudioEncoder.from_checkpoint(out)[0].trunk.head_midend
+    assert reinstalled is not None and torch.equal(reinstalled.dense.bias, again.dense.bias)
+    trunk = replace(config, source="trunk")
+    install_heads(out, out, fit_heads(trunk, replace(data, trunk=tuned.tuned), clips), "trunk", {})
+    assert not StudioEncoder.from_checkpoint(out)[0].config.head_midend  # back to the trunk
 
 
 def test_the_mtt_teacher_caches_real_clips_only_in_its_own_folder(tmp_path: Path) -> None:

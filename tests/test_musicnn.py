@@ -6,6 +6,7 @@ only when checkpoints/musicnn_msd.pt exists (see engine.train.convert_musicnn).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from engine.models.encoder import EncoderConfig, StudioEncoder, build_trunk
 from engine.models.musicnn import (
     Musicnn,
+    MusicnnBackend,
     MusicnnConfig,
     log_mel,
     log_mel_patches,
@@ -91,6 +94,41 @@ def test_random_model_outputs_have_musicnn_shapes() -> None:
     assert torch.equal(logits, out.logits)
     assert ((out.probabilities >= 0) & (out.probabilities <= 1)).all()
     assert all(torch.isfinite(t).all() for t in (out.logits, out.penultimate, out.max_pool))
+
+
+def test_a_backend_copy_reads_the_front_end_as_the_model_does() -> None:
+    torch.manual_seed(0)
+    model = Musicnn().eval()
+    copy = MusicnnBackend()
+    copy.load_state_dict(model.state_dict(), strict=False)
+    patches = log_mel_patches(_tone(4.0))
+    with torch.inference_mode():
+        out = model.features(patches)
+        features = copy.eval().trunk_features(model.frontend(patches))
+    assert features.shape == (1, copy.trunk_dim) == (1, 1706)
+    torch.testing.assert_close(
+        features, torch.cat([out.penultimate, out.mean_pool, out.max_pool], dim=1)
+    )
+
+
+def test_encoder_trunk_heads_read_their_own_mid_end_in_the_same_pass() -> None:
+    torch.manual_seed(0)
+    config = EncoderConfig(trunk_heads=(("mood", 12),), head_midend=True)
+    encoder = StudioEncoder(config).eval()
+    plain = StudioEncoder(replace(config, head_midend=False)).eval()
+    plain.load_state_dict(encoder.state_dict(), strict=False)
+    patches = torch.randn(2, 1, 96, 187)
+    with torch.inference_mode():
+        front = encoder.trunk.musicnn.frontend(patches[:, 0].transpose(1, 2))
+        embedding, logits = encoder(patches)
+        plain_embedding, plain_logits = plain(patches)
+        own = encoder.trunk_heads["mood"](encoder.trunk.head_midend.trunk_features(front))
+    torch.testing.assert_close(logits["mood"], own)
+    torch.testing.assert_close(embedding, plain_embedding)  # the genre side is untouched
+    torch.testing.assert_close(logits["genre"], plain_logits["genre"])
+    assert not torch.allclose(logits["mood"], plain_logits["mood"])  # another mid-end
+    with pytest.raises(ValueError, match="no mid-end"):
+        build_trunk(EncoderConfig(trunk="cnn", head_midend=True))
 
 
 def test_embed_takes_studio_rate_audio() -> None:

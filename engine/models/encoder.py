@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from engine.models import load_checkpoint
-from engine.models.musicnn import Musicnn
+from engine.models.musicnn import Musicnn, MusicnnBackend
 
 CHECKPOINT_VERSION = 1
 
@@ -28,6 +28,9 @@ class EncoderConfig:
     heads: tuple[tuple[str, int], ...] = field(default=(("genre", 11),))  # (name, outputs)
     # Heads that read the trunk's features instead of the embedding (mood), (name, outputs).
     trunk_heads: tuple[tuple[str, int], ...] = ()
+    # musicnn trunk only: the trunk heads read their own copy of musicnn's mid-end (fine-tuned
+    # for them, engine.train.mood) over the same front-end maps, not the shared features.
+    head_midend: bool = False
 
 
 class ConvTrunk(nn.Module):
@@ -49,37 +52,45 @@ class ConvTrunk(nn.Module):
         self.blocks = nn.Sequential(*layers)
         self.output_dim = channels * 2
 
-    def forward(self, patches: torch.Tensor) -> torch.Tensor:
-        """(B, C, mel, time) -> (B, output_dim): mean over frequency, mean+max over time."""
+    def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, mel, time) -> (features, the same for the trunk heads), each (B, output_dim):
+        mean over frequency, mean+max over time."""
         x = self.blocks(patches).mean(dim=2)
-        return torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)
+        features = torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)
+        return features, features
 
 
 class MusicnnTrunk(nn.Module):
     """musicnn (MSD-pretrained) as a trunk: penultimate layer + pooled mid-end features."""
 
-    def __init__(self) -> None:
+    def __init__(self, head_midend: bool = False) -> None:
         super().__init__()
         self.musicnn = Musicnn()
-        config = self.musicnn.config
-        self.output_dim = config.backend_units + 2 * config.midend_channels
+        self.output_dim = self.musicnn.trunk_dim
+        # The trunk heads' own mid-end over the shared front end (None: they read `features`).
+        self.head_midend = MusicnnBackend(self.musicnn.config) if head_midend else None
 
     def load_pretrained(self, path: Path) -> None:
         """Start from the converted MSD weights (engine.train.convert_musicnn)."""
         self.musicnn.load_state_dict(Musicnn.from_checkpoint(path).state_dict())
 
-    def forward(self, patches: torch.Tensor) -> torch.Tensor:
-        """(B, 1, mel, time) -> (B, output_dim)."""
-        out = self.musicnn.features(patches[:, 0].transpose(1, 2))
-        return torch.cat([out.penultimate, out.mean_pool, out.max_pool], dim=1)
+    def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 1, mel, time) -> (features, the trunk heads' features), each (B, output_dim)."""
+        front = self.musicnn.frontend(patches[:, 0].transpose(1, 2))
+        features = self.musicnn.trunk_features(front)
+        if self.head_midend is None:
+            return features, features
+        return features, self.head_midend.trunk_features(front)
 
 
 def build_trunk(config: EncoderConfig) -> ConvTrunk | MusicnnTrunk:
     """The trunk named by the config; it has an `output_dim` attribute."""
+    if config.head_midend and config.trunk != "musicnn":
+        raise ValueError(f"the {config.trunk!r} trunk has no mid-end for the heads to copy")
     if config.trunk == "cnn":
         return ConvTrunk(config)
     if config.trunk == "musicnn":
-        return MusicnnTrunk()
+        return MusicnnTrunk(config.head_midend)
     raise ValueError(f"unknown trunk {config.trunk!r}")
 
 
@@ -105,11 +116,13 @@ class StudioEncoder(nn.Module):
 
     def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Map patches (B, C, n_mels, patch_frames) to (embedding (B, D), {head: logits})."""
-        features = self.trunk(patches)
+        features, head_features = self.trunk(patches)
         embedding = self.project(features)
         hidden = self.dropout(embedding)
         logits = {name: head(hidden) for name, head in self.heads.items()}
-        return embedding, logits | {name: head(features) for name, head in self.trunk_heads.items()}
+        return embedding, logits | {
+            name: head(head_features) for name, head in self.trunk_heads.items()
+        }
 
     def save(self, path: Path, *, labels: dict[str, list[str]], metrics: dict) -> None:
         """Write a slim self-describing checkpoint (no optimizer state)."""

@@ -301,7 +301,51 @@ class _MidendBlock(nn.Module):
         return self.bn(F.relu(self.conv(F.pad(x, self.pad))))
 
 
-class Musicnn(nn.Module):
+class MusicnnBackend(nn.Module):
+    """musicnn after its front end: the dense mid-end, time pooling and the penultimate layer.
+
+    `Musicnn` is one; on its own it is a second, separately trained copy of that part reading
+    the same front-end maps (the encoder's mood heads read one fine-tuned for mood).
+    """
+
+    def __init__(self, config: MusicnnConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or MusicnnConfig()
+        eps = config.bn_eps
+        widths = (config.frontend_channels, config.midend_filters, config.midend_filters)
+        self.midend = nn.ModuleList(
+            _MidendBlock(w, config.midend_filters, config.midend_length, eps) for w in widths
+        )
+        pooled = 2 * config.midend_channels
+        self.bn_pool = nn.BatchNorm1d(pooled, eps=eps)
+        self.dense = nn.Linear(pooled, config.backend_units)
+        self.bn_dense = nn.BatchNorm1d(config.backend_units, eps=eps)
+        self.dropout = nn.Dropout(config.dropout)
+
+    @property
+    def trunk_dim(self) -> int:
+        """Size of `trunk_features` (1706): penultimate + mean- and max-pooled mid-end."""
+        return self.config.backend_units + 2 * self.config.midend_channels
+
+    def backend(self, front: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(penultimate (B, 200), mean_pool (B, 753), max_pool (B, 753)) of front-end maps."""
+        m1 = self.midend[0](front)
+        m2 = self.midend[1](m1) + m1
+        m3 = self.midend[2](m2) + m2
+        mid = torch.cat([front, m1, m2, m3], dim=1)  # (B, 753, T)
+        max_pool = mid.amax(dim=2)
+        mean_pool = mid.mean(dim=2)
+        # TF flattens the (753, 2) [max, mean] map row-major: features interleave.
+        pooled = torch.stack([max_pool, mean_pool], dim=2).flatten(1)
+        pooled = self.dropout(self.bn_pool(pooled))
+        return self.bn_dense(F.relu(self.dense(pooled))), mean_pool, max_pool
+
+    def trunk_features(self, front: torch.Tensor) -> torch.Tensor:
+        """(B, trunk_dim): penultimate, mean pool and max pool of front-end maps, concatenated."""
+        return torch.cat(self.backend(front), dim=1)
+
+
+class Musicnn(MusicnnBackend):
     """musicnn: musically motivated front-end, dense mid-end, pooled dense back-end.
 
     Input is a batch of log-mel patches (B, patch_frames, n_mels) from `log_mel_patches`.
@@ -309,8 +353,8 @@ class Musicnn(nn.Module):
     """
 
     def __init__(self, config: MusicnnConfig | None = None, labels: tuple[str, ...] = ()) -> None:
-        super().__init__()
-        self.config = config = config or MusicnnConfig()
+        super().__init__(config)
+        config = self.config
         if labels and len(labels) != config.n_tags:
             raise ValueError(f"{len(labels)} labels for {config.n_tags} tags")
         self.labels: tuple[str, ...] = tuple(labels)
@@ -324,16 +368,7 @@ class Musicnn(nn.Module):
             _FrontendBlock(config.temporal_filters, length, 1, eps)
             for length in config.temporal_lengths
         )
-        widths = (config.frontend_channels, config.midend_filters, config.midend_filters)
-        self.midend = nn.ModuleList(
-            _MidendBlock(w, config.midend_filters, config.midend_length, eps) for w in widths
-        )
-        pooled = 2 * config.midend_channels
-        self.bn_pool = nn.BatchNorm1d(pooled, eps=eps)
-        self.dense = nn.Linear(pooled, config.backend_units)
-        self.bn_dense = nn.BatchNorm1d(config.backend_units, eps=eps)
         self.output = nn.Linear(config.backend_units, config.n_tags)
-        self.dropout = nn.Dropout(config.dropout)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, map_location: str | torch.device = "cpu") -> Musicnn:
@@ -353,20 +388,14 @@ class Musicnn(nn.Module):
         model.load_state_dict(ckpt["state_dict"])
         return model.eval()
 
+    def frontend(self, patches: torch.Tensor) -> torch.Tensor:
+        """Front-end maps (B, 561, T) of log-mel patches (B, T, n_mels)."""
+        x = self.bn_input(patches.unsqueeze(1))  # (B, 1, T, mels)
+        return torch.cat([block(x) for block in (*self.timbral, *self.temporal)], dim=1)
+
     def features(self, patches: torch.Tensor) -> MusicnnOutput:
         """All outputs for a batch of log-mel patches (B, T, n_mels)."""
-        x = self.bn_input(patches.unsqueeze(1))  # (B, 1, T, mels)
-        front = torch.cat([block(x) for block in (*self.timbral, *self.temporal)], dim=1)
-        m1 = self.midend[0](front)
-        m2 = self.midend[1](m1) + m1
-        m3 = self.midend[2](m2) + m2
-        mid = torch.cat([front, m1, m2, m3], dim=1)  # (B, 753, T)
-        max_pool = mid.amax(dim=2)
-        mean_pool = mid.mean(dim=2)
-        # TF flattens the (753, 2) [max, mean] map row-major: features interleave.
-        pooled = torch.stack([max_pool, mean_pool], dim=2).flatten(1)
-        pooled = self.dropout(self.bn_pool(pooled))
-        penultimate = self.bn_dense(F.relu(self.dense(pooled)))
+        penultimate, mean_pool, max_pool = self.backend(self.frontend(patches))
         logits = self.output(self.dropout(penultimate))
         return MusicnnOutput(
             logits=logits,

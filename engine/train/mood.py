@@ -1,21 +1,26 @@
 """Train the studio encoder's mood heads on mer4q train and write them into its checkpoint.
 
-Two linear heads read the frozen musicnn trunk's features (1706: penultimate + pooled), the
-same features the shared embedding is projected from: "mood" (12 sigmoid tag outputs) and
-"quadrant" (Russell quadrant, 4-way softmax; valence and arousal follow from its
-probabilities). Each is an L2-regularised logistic regression on standardised features (the
+Two linear heads read musicnn features of each patch (1706: penultimate + pooled): "mood" (12
+sigmoid tag outputs) and "quadrant" (Russell quadrant, 4-way softmax; valence and arousal
+follow from its probabilities). The shipped heads (--source tuned) read their own copy of the
+MSD musicnn's mid-end and dense layer, fine-tuned on the training clips' tags and quadrants
+over the shared, frozen front end (the copy adds ~2% to a patch's forward pass); --source
+trunk reads the frozen trunk's features, the ones the shared embedding is projected from.
+Each head is an L2-regularised logistic regression on standardised features (the
 standardisation is folded into the weights), fitted on every patch of every training clip
-with the clip's labels: a convex fit (L-BFGS), so a run is deterministic. With --stack-c, each
-tag's logit is then re-read from all 12 tag logits and the 4 quadrant logits (a second
-logistic regression per tag, fitted on out-of-fold first-stage clip logits, grouped by
-artist): tags borrow from related tags and from the well-learnt quadrant. Both stages are
-linear, so they fold into one linear mood head. The trunk, projection and genre head are
-copied bit for bit, so one forward pass gives embedding + genre + mood. Reads the musicnn
-outputs cached by engine.train.teacher.
+with the clip's labels: a convex fit (L-BFGS); the fine-tuning is seeded, so a run repeats.
+With --stack-c, each tag's logit is then re-read from all 12 tag logits and the 4 quadrant
+logits (a second logistic regression per tag, fitted on out-of-fold first-stage clip logits,
+grouped by artist): tags borrow from related tags and from the well-learnt quadrant. Both
+stages are linear, so they fold into one linear mood head. The trunk, projection and genre
+head are copied bit for bit, so one forward pass gives embedding + genre + mood. Reads the
+musicnn outputs cached by engine.train.teacher.
 
 Variants (--variants measures them all: grouped 5-fold cross-validation on mer4q train, by
-artist, chooses; mer4q val is reported, never trained on):
-    --source trunk --quadrant four-way --c 0.001   heads on the trunk features (shipped)
+artist, chooses; mer4q val is reported, never trained on; in "tuned" each fold tunes its own
+mid-end on its training clips):
+    --source tuned --quadrant four-way --c 0.001   heads on a tuned mid-end (shipped)
+    --source trunk                                 heads on the frozen trunk's features
     --source embedding                             heads on the shared 256-d embedding
     --quadrant signs                               valence + arousal heads; quadrant from signs
     --c 0.0003 / 0.003                             weaker / stronger L2 regularisation
@@ -24,9 +29,9 @@ artist, chooses; mer4q val is reported, never trained on):
 Name variants after --variants to measure only those; --cv-only leaves val out, so that val is
 measured once, for the variant cross-validation chose (checkpoints/genre.md):
     python -m engine.train.mood --cv-only --variants "trunk, four-way quadrant" \
-        "MTT trunk, four-way quadrant" --figures /tmp/variants.json
+        "tuned mid-end, four-way quadrant" --figures /tmp/variants.json
 The second stage is measured on its own (not shipped: it trades MAP for AUC, checkpoints/genre.md):
-    python -m engine.train.mood --stack-c 0.1 --out /tmp/genre_stacked.pt \
+    python -m engine.train.mood --source trunk --stack-c 0.1 --out /tmp/genre_stacked.pt \
         --figures bench/results/mood_stack.json
 
     python -m engine.train.mood --checkpoint checkpoints/genre.pt
@@ -36,19 +41,22 @@ The second stage is measured on its own (not shipped: it trades MAP for AUC, che
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 from torch import nn
 from tqdm import tqdm
 
 from engine.genre import DEFAULT_CHECKPOINT
-from engine.models.encoder import StudioEncoder
+from engine.models.encoder import MusicnnTrunk, StudioEncoder
+from engine.models.musicnn import MusicnnBackend
 from engine.mood import MOOD_TAGS, QUADRANT_SIGNS, QUADRANTS, quadrant_of, valence_arousal
 from engine.train.dataset import DEFAULT_DATA_DIR, default_cache_dir, load_manifest
 from engine.train.genre import load_tensors
@@ -67,9 +75,20 @@ FOLDS = 5  # grouped cross-validation folds on mer4q train
 # What the heads can read: "trunk" the MSD musicnn features (1706), "embedding" the shared
 # 256-d embedding, "mtt" the MagnaTagATune musicnn features (1706), "trunks" both (3412),
 # "trunks+tags" both and both models' 50 tag logits (3512), "trunk+tags" the MSD features and
-# both models' tag logits (1806).
-SOURCES = ("trunk", "embedding", "mtt", "trunks", "trunks+tags", "trunk+tags")
+# both models' tag logits (1806), "tuned" (1706) the heads' own copy of the MSD musicnn's mid-end
+# and dense layer, fine-tuned on the fitted clips' tags and quadrants (over the same front end).
+SOURCES = ("trunk", "embedding", "mtt", "trunks", "trunks+tags", "trunk+tags", "tuned")
 SECOND_TRUNK_SOURCES = ("mtt", "trunks", "trunks+tags", "trunk+tags")  # read the MTT cache
+TRUNK_HEAD_SOURCES = ("trunk", "tuned")  # what the installed heads can read: trunk heads
+# Fine-tuning the heads' mid-end ("tuned"): Adam over every patch of the fitted clips, the
+# front end and all batch-norm statistics frozen, through a linear head on standardised
+# features (dropout, L2 as the convex fit's C); the convex heads are then fitted on its output.
+TUNE_EPOCHS = 4
+TUNE_LR = 1e-4  # the mid-end's learning rate
+TUNE_HEAD_LR = 1e-3  # the linear head's
+TUNE_BATCH = 32  # patches per step
+TUNE_DROPOUT = 0.1
+TUNE_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -95,6 +114,12 @@ class MoodData:
     mtt_trunk: list[np.ndarray] = field(default_factory=list)
     # Per clip (patches, 100): the MSD and MTT musicnn tag logits (empty: not loaded).
     tag_logits: list[np.ndarray] = field(default_factory=list)
+    # Per clip (patches, 561, frames) float16: the MSD musicnn's front-end maps, and the mid-end
+    # that fine-tuning starts from (the encoder's own), for "tuned" (empty / None: not loaded).
+    fronts: list[np.ndarray] = field(default_factory=list)
+    start: MusicnnBackend | None = None
+    # Per clip (patches, 1706): the output of a mid-end tuned by `with_features` (empty: none).
+    tuned: list[np.ndarray] = field(default_factory=list)
 
     def features(self, source: str) -> list[np.ndarray]:
         """Per-clip patch features the heads read (a key of SOURCES)."""
@@ -105,33 +130,124 @@ class MoodData:
             "trunks": [self.trunk, self.mtt_trunk],
             "trunks+tags": [self.trunk, self.mtt_trunk, self.tag_logits],
             "trunk+tags": [self.trunk, self.tag_logits],
+            "tuned": [self.tuned],
         }[source]
         if len(parts) == 1:
             return parts[0]
         return [np.concatenate(clip, axis=1) for clip in zip(*parts, strict=True)]
 
 
-def load_data(data_dir: Path, cache_dir: Path, checkpoint: Path, *, mtt: bool) -> MoodData:
+def load_data(
+    data_dir: Path, cache_dir: Path, checkpoint: Path, *, mtt: bool, fronts: bool = False
+) -> MoodData:
     """Every mer4q clip's cached musicnn features, projected by the checkpoint's encoder.
 
     With `mtt`, the MagnaTagATune musicnn's features and both models' tag logits too (cached by
-    ``python -m engine.train.teacher --model mtt``).
+    ``python -m engine.train.teacher --model mtt``); with `fronts`, the front-end maps of the
+    encoder's musicnn (computed from the cached patches) and its mid-end, for "tuned".
     """
     clips = read_clips(data_dir)
     examples = mer4q_examples(clips, load_manifest(cache_dir))
     encoder, _, _ = StudioEncoder.from_checkpoint(checkpoint)
-    trunk, embedding, mtt_trunk, tag_logits = [], [], [], []
+    if fronts and not isinstance(encoder.trunk, MusicnnTrunk):
+        raise ValueError(f"{checkpoint}: the 'tuned' heads need a musicnn trunk")
+    trunk, embedding, mtt_trunk, tag_logits, front_maps = [], [], [], [], []
     for example in tqdm(examples, desc="load"):
         msd = load_tensors(example, cache_dir, hpss=False)
         with torch.inference_mode():
             embedding.append(encoder.project(torch.from_numpy(msd.trunk_features)).numpy())
+            if fronts:
+                patches = torch.from_numpy(msd.patches[:, 0]).float().transpose(1, 2)
+                front_maps.append(encoder.trunk.musicnn.frontend(patches).half().numpy())
         trunk.append(msd.trunk_features)
         if mtt:
             second = load_tensors(example, cache_dir, hpss=False, model="mtt")
             mtt_trunk.append(second.trunk_features)
             tag_logits.append(np.concatenate([msd.teacher_logits, second.teacher_logits], axis=1))
+    start = None
+    if fronts:
+        start = MusicnnBackend(encoder.trunk.musicnn.config)
+        start.load_state_dict(encoder.trunk.musicnn.state_dict(), strict=False)
     tags = tag_targets([c.moods for c in clips], read_tag_sets(data_dir))
-    return MoodData(clips, embedding, trunk, tags, quadrant_indices(clips), mtt_trunk, tag_logits)
+    return MoodData(
+        clips,
+        embedding,
+        trunk,
+        tags,
+        quadrant_indices(clips),
+        mtt_trunk,
+        tag_logits,
+        front_maps,
+        start,
+    )
+
+
+def midend_features(midend: MusicnnBackend, fronts: list[np.ndarray]) -> list[np.ndarray]:
+    """Per clip (patches, 1706): `midend`'s features of each clip's front-end maps."""
+    midend.eval()
+    with torch.inference_mode():
+        return [midend.trunk_features(torch.from_numpy(f).float()).numpy() for f in fronts]
+
+
+def tune_midend(config: MoodTrainConfig, data: MoodData, indices: list[int]) -> MusicnnBackend:
+    """A copy of `data.start` fine-tuned on every patch of the clips at `indices`.
+
+    The loss is the tags' binary cross-entropy and the quadrant's cross-entropy (weighted by
+    their outputs, 12 and 4), through a linear head on the features standardised as the convex
+    fit does, with the L2 penalty of `config.c`; batch-norm statistics stay as pretrained.
+    """
+    if data.start is None or not data.fronts:
+        raise ValueError("tuning the mid-end needs the front-end maps (load_data(fronts=True))")
+    torch.manual_seed(TUNE_SEED)
+    rng = np.random.default_rng(TUNE_SEED)
+    midend = copy.deepcopy(data.start)
+    frozen = np.concatenate(midend_features(midend, [data.fronts[i] for i in indices]))
+    mean = torch.from_numpy(frozen.mean(axis=0))
+    spread = torch.from_numpy(np.where(frozen.std(axis=0) > 1e-6, frozen.std(axis=0), 1.0))
+    tags, quadrants = len(MOOD_TAGS), len(QUADRANTS)
+    head = nn.Linear(frozen.shape[1], tags + quadrants)
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+    optimizer = torch.optim.Adam(
+        [
+            {"params": midend.parameters(), "lr": TUNE_LR},
+            {"params": head.parameters(), "lr": TUNE_HEAD_LR},
+        ]
+    )
+    pairs = np.array([(i, j) for i in indices for j in range(len(data.fronts[i]))])
+    l2 = 1.0 / (config.c * len(pairs))  # the convex fit's penalty, per patch
+    targets = torch.from_numpy(data.tags).float(), torch.from_numpy(data.quadrants).long()
+    for _ in tqdm(range(TUNE_EPOCHS), desc="tune mid-end", leave=False):
+        midend.train()
+        for module in midend.modules():
+            if isinstance(module, nn.BatchNorm1d):
+                module.eval()  # keep the pretrained statistics
+        order = rng.permutation(len(pairs))
+        for first in range(0, len(order), TUNE_BATCH):
+            batch = pairs[order[first : first + TUNE_BATCH]]
+            x = torch.stack([torch.from_numpy(data.fronts[i][j]).float() for i, j in batch])
+            z = (midend.trunk_features(x) - mean) / spread
+            out = head(F.dropout(z, TUNE_DROPOUT))
+            owner = torch.from_numpy(batch[:, 0])
+            loss = (
+                F.binary_cross_entropy_with_logits(out[:, :tags], targets[0][owner]) * tags
+                + F.cross_entropy(out[:, tags:], targets[1][owner]) * quadrants
+            ) / (tags + quadrants) + 0.5 * l2 * head.weight.pow(2).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return midend.eval()
+
+
+def with_features(
+    config: MoodTrainConfig, data: MoodData, indices: list[int]
+) -> tuple[MoodData, MusicnnBackend | None]:
+    """The data the heads of `config` fit on the clips at `indices`: for "tuned", a mid-end
+    fine-tuned on those clips and every clip's features through it (with that mid-end)."""
+    if config.source != "tuned":
+        return data, None
+    midend = tune_midend(config, data, indices)
+    return replace(data, tuned=midend_features(midend, data.fronts)), midend
 
 
 def fit_heads(config: MoodTrainConfig, data: MoodData, indices: list[int]) -> dict[str, nn.Linear]:
@@ -253,7 +369,7 @@ def predict(
 
 def evaluate(
     config: MoodTrainConfig, data: MoodData, *, val: bool = True
-) -> tuple[dict, dict[str, nn.Linear] | None]:
+) -> tuple[dict, dict[str, nn.Linear] | None, MusicnnBackend | None]:
     """Grouped cross-validation figures on train, and val figures of heads fitted on train.
 
     Args:
@@ -261,7 +377,8 @@ def evaluate(
             that val is measured once, for the variant cross-validation chose).
 
     Returns:
-        (figures, the heads fitted on all of train, or None without `val`)
+        (figures, the heads fitted on all of train or None without `val`, their tuned
+        mid-end or None)
     """
     train_set = [i for i, c in enumerate(data.clips) if c.split == "train"]
     val_set = [i for i, c in enumerate(data.clips) if c.split == "val"]
@@ -269,7 +386,8 @@ def evaluate(
     folds = []
     for fit, held in GroupKFold(n_splits=FOLDS).split(train_set, groups=groups):
         fit_set, held_set = [train_set[i] for i in fit], [train_set[i] for i in held]
-        tags, quadrants = predict(fit_heads(config, data, fit_set), config, data, held_set)
+        fold, _ = with_features(config, data, fit_set)
+        tags, quadrants = predict(fit_heads(config, fold, fit_set), config, fold, held_set)
         folds.append(summarise(tags, data.tags[held_set], quadrants, data.quadrants[held_set]))
     keys = ("macro_roc_auc", "mean_average_precision", "quadrant_accuracy")
     figures = {
@@ -277,60 +395,74 @@ def evaluate(
         "cross_validation": {key: float(np.mean([f[key] for f in folds])) for key in keys},
     }
     if not val:
-        return figures, None
+        return figures, None, None
+    data, midend = with_features(config, data, train_set)
     heads = fit_heads(config, data, train_set)
     tags, quadrants = predict(heads, config, data, val_set)
     figures["val"] = summarise(tags, data.tags[val_set], quadrants, data.quadrants[val_set])
-    return figures, heads
+    return figures, heads, midend
 
 
 def variants(base: MoodTrainConfig) -> dict[str, MoodTrainConfig]:
-    """The variants the model card compares."""
+    """The variants the model card compares (each with `base`'s C unless named)."""
+    trunk = replace(base, source="trunk", quadrant="four-way")
     return {
-        "trunk, four-way quadrant": base,
-        "trunk, valence/arousal signs": replace(base, quadrant="signs"),
-        "embedding, four-way quadrant": replace(base, source="embedding"),
-        "embedding, valence/arousal signs": replace(base, source="embedding", quadrant="signs"),
-        "trunk, four-way quadrant, C / 3": replace(base, c=base.c / 3),
-        "trunk, four-way quadrant, C x 3": replace(base, c=base.c * 3),
-        "MTT trunk, four-way quadrant": replace(base, source="mtt"),
-        "MSD + MTT trunks, four-way quadrant": replace(base, source="trunks"),
-        "MSD + MTT trunks, four-way quadrant, C / 3": replace(base, source="trunks", c=base.c / 3),
+        "tuned mid-end, four-way quadrant": replace(trunk, source="tuned"),
+        "trunk, four-way quadrant": trunk,
+        "trunk, valence/arousal signs": replace(trunk, quadrant="signs"),
+        "embedding, four-way quadrant": replace(trunk, source="embedding"),
+        "embedding, valence/arousal signs": replace(trunk, source="embedding", quadrant="signs"),
+        "trunk, four-way quadrant, C / 3": replace(trunk, c=base.c / 3),
+        "trunk, four-way quadrant, C x 3": replace(trunk, c=base.c * 3),
+        "MTT trunk, four-way quadrant": replace(trunk, source="mtt"),
+        "MSD + MTT trunks, four-way quadrant": replace(trunk, source="trunks"),
+        "MSD + MTT trunks, four-way quadrant, C / 3": replace(trunk, source="trunks", c=base.c / 3),
         "MSD + MTT trunks, four-way quadrant, C / 10": replace(
-            base, source="trunks", c=base.c / 10
+            trunk, source="trunks", c=base.c / 10
         ),
-        "MSD + MTT trunks + tag logits, four-way quadrant": replace(base, source="trunks+tags"),
-        "MSD trunk + MSD and MTT tag logits, four-way quadrant": replace(base, source="trunk+tags"),
+        "MSD + MTT trunks + tag logits, four-way quadrant": replace(trunk, source="trunks+tags"),
+        "MSD trunk + MSD and MTT tag logits, four-way quadrant": replace(
+            trunk, source="trunk+tags"
+        ),
     }
 
 
 def install_heads(
-    checkpoint: Path, out: Path, heads: dict[str, nn.Linear], source: str, figures: dict
+    checkpoint: Path,
+    out: Path,
+    heads: dict[str, nn.Linear],
+    source: str,
+    figures: dict,
+    midend: MusicnnBackend | None = None,
 ) -> None:
-    """Write the checkpoint's encoder with the fitted mood heads added (or replaced).
+    """Write the checkpoint's encoder with the fitted mood heads (and the mid-end they read,
+    for "tuned") added or replaced.
 
     Raises:
-        RuntimeError: when any weight already in the checkpoint would change.
+        RuntimeError: when any other weight already in the checkpoint would change.
     """
     encoder, labels, metrics = StudioEncoder.from_checkpoint(checkpoint)
     config = encoder.config
     kept = [h for h in config.heads if h[0] not in MOOD_HEADS]
     kept_trunk = [h for h in config.trunk_heads if h[0] not in MOOD_HEADS]
     mood = [(name, heads[name].out_features) for name in MOOD_HEADS]
-    if source == "trunk":
+    if source in TRUNK_HEAD_SOURCES:
         config = replace(config, heads=tuple(kept), trunk_heads=(*kept_trunk, *mood))
     else:
         config = replace(config, heads=(*kept, *mood), trunk_heads=tuple(kept_trunk))
-    updated = StudioEncoder(config)
-    prefix = "trunk_heads" if source == "trunk" else "heads"
+    updated = StudioEncoder(replace(config, head_midend=midend is not None))
+    prefix = "trunk_heads" if source in TRUNK_HEAD_SOURCES else "heads"
     state = {k: v for k, v in encoder.state_dict().items() if k in updated.state_dict()}
     for name in MOOD_HEADS:
         state |= {f"{prefix}.{name}.{k}": v for k, v in heads[name].state_dict().items()}
+    if midend is not None:
+        state |= {f"trunk.head_midend.{k}": v for k, v in midend.state_dict().items()}
     updated.load_state_dict(state)
     before, after = encoder.state_dict(), updated.state_dict()
     changed = [
         k
         for k in before
+        if not k.startswith("trunk.head_midend.")
         if k.split(".")[1] not in MOOD_HEADS or not k.startswith(("heads.", "trunk_heads."))
         if k not in after or not torch.equal(before[k], after[k])
     ]
@@ -353,7 +485,7 @@ def main() -> None:
     parser.add_argument(
         "--cv-only", action="store_true", help="with --variants: cross-validation, no val"
     )
-    parser.add_argument("--source", choices=SOURCES, default="trunk")
+    parser.add_argument("--source", choices=SOURCES, default="tuned")
     parser.add_argument("--quadrant", choices=("four-way", "signs"), default="four-way")
     parser.add_argument("--c", type=float, default=1e-3, help="inverse L2 strength")
     parser.add_argument("--stack-c", type=float, help="second stage's C (default: none)")
@@ -374,7 +506,11 @@ def main() -> None:
         measured = {k: v for k, v in measured.items() if not args.variants or k in args.variants}
     sources = {config.source} | {v.source for v in measured.values()}
     data = load_data(
-        args.data, args.cache, args.checkpoint, mtt=bool(sources & set(SECOND_TRUNK_SOURCES))
+        args.data,
+        args.cache,
+        args.checkpoint,
+        mtt=bool(sources & set(SECOND_TRUNK_SOURCES)),
+        fronts="tuned" in sources,
     )
     if args.variants is not None:
         figures = {
@@ -382,9 +518,10 @@ def main() -> None:
             for name, variant in measured.items()
         }
     else:
-        figures, heads = evaluate(config, data)
+        figures, heads, midend = evaluate(config, data)
         assert heads is not None
-        install_heads(args.checkpoint, args.out or args.checkpoint, heads, config.source, figures)
+        out = args.out or args.checkpoint
+        install_heads(args.checkpoint, out, heads, config.source, figures, midend)
     args.figures.parent.mkdir(parents=True, exist_ok=True)
     args.figures.write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))

@@ -39,6 +39,7 @@ STYLES = MELODIC_STYLES + DRUM_STYLES
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 CHECKPOINT_ENV = "MUSIC_STUDIO_GENERATOR"  # a generator.pt path that overrides the shipped one
 CHECKPOINT_NAME = "generator.pt"
+DRUM_CHECKPOINT_NAME = "generator_drums.pt"  # the drum styles' own model, beside the generator
 MARKOV_NAME = "markov.npz"  # the baseline, beside the generator
 HELDOUT_DIR = "generator_heldout"  # shipped held-out pieces (prompts, Compare originals)
 
@@ -209,7 +210,14 @@ class Generator:
     metrics: dict  # from training (held-out perplexity, ...)
     device: str
     guided: bool = False  # trained with windows of no style: style_strength applies
+    drum_model: Any = None  # a MusicTransformer for the drum styles alone (same tokens), or None
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    def model_for(self, style: str) -> Any:
+        """The network that samples `style`: the drum model for drum styles when there is one."""
+        if style in DRUM_STYLES and self.drum_model is not None:
+            return self.drum_model
+        return self.model
 
 
 def default_checkpoint() -> Path:
@@ -254,14 +262,31 @@ def load_generator(checkpoint: str | Path | None = None, *, device: str | None =
         )
     styles = tuple(meta.get("styles") or STYLES)
     tempos = {s: float(t) for s, t in (meta.get("style_tempos") or {}).items()}
+    guided = float(meta.get("style_dropout") or 0.0) > 0.0
+    metrics = dict(meta.get("metrics") or {})
+    drum_model = None
+    drum_path = path.with_name(DRUM_CHECKPOINT_NAME)
+    if drum_path.is_file():
+        drum_model, drum_meta = MusicTransformer.from_checkpoint(drum_path, device=device)
+        if list(drum_meta.get("vocab", [])) != vocab:
+            raise ModelUnavailable(
+                f"{drum_path} was trained with another vocabulary than {path}; ship them together."
+            )
+        guided &= float(drum_meta.get("style_dropout") or 0.0) > 0.0
+        drum_metrics = drum_meta.get("metrics") or {}
+        metrics["heldout_perplexity"] = {  # each style's from the model that samples it
+            **metrics.get("heldout_perplexity", {}),
+            **drum_metrics.get("heldout_perplexity", {}),
+        }
     return Generator(
         model=model,
         tokenizer=tokenizer,
         styles=styles,
         style_tempos=tempos,
-        metrics=dict(meta.get("metrics") or {}),
+        metrics=metrics,
         device=device,
-        guided=float(meta.get("style_dropout") or 0.0) > 0.0,
+        guided=guided,
+        drum_model=drum_model,
     )
 
 
@@ -586,7 +611,7 @@ def _sample_part(
         max_new_tokens=int(beats * TOKENS_PER_BEAT_CAP) + 256,
     )
     guide = {"unconditioned": tokenizer.vocab[NO_STYLE_TOKEN]} if gen.guided else {}
-    new = gen.model.generate(
+    new = gen.model_for(style).generate(
         prefix,
         params=params,
         generator=np.random.default_rng(seed),

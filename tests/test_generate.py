@@ -16,6 +16,7 @@ from engine import generate as gen_module
 from engine.errors import InvalidMidi, InvalidSettings, ModelUnavailable, RenderingUnavailable
 from engine.generate import (
     CHECKPOINT_ENV,
+    DRUM_CHECKPOINT_NAME,
     DRUM_STYLES,
     STYLES,
     GenerationSettings,
@@ -29,7 +30,13 @@ from tests.helpers import run_engine
 FAST = {"seconds": 4.0, "tempo": 120.0}  # short pieces keep the tests quick
 
 
-def save_tiny_generator(folder: Path, seed: int = 0, style_dropout: float = 0.0) -> Path:
+def save_tiny_generator(
+    folder: Path,
+    seed: int = 0,
+    style_dropout: float = 0.0,
+    name: str = "generator.pt",
+    metrics: dict | None = None,
+) -> Path:
     """A 1-layer random generator with the real tokenizer, as training would ship it."""
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = make_tokenizer(STYLES)
@@ -38,7 +45,7 @@ def save_tiny_generator(folder: Path, seed: int = 0, style_dropout: float = 0.0)
     config = GeneratorConfig(
         vocab_size=len(tokenizer.vocab), context=64, layers=1, heads=2, width=32, dropout=0.0
     )
-    path = folder / "generator.pt"
+    path = folder / name
     MusicTransformer(config).save(
         path,
         vocab=[tokenizer[i] for i in range(len(tokenizer.vocab))],
@@ -46,7 +53,7 @@ def save_tiny_generator(folder: Path, seed: int = 0, style_dropout: float = 0.0)
             "styles": list(STYLES),
             "style_tempos": {s: 100.0 for s in STYLES},
             "style_dropout": style_dropout,
-            "metrics": {},
+            "metrics": metrics or {},
         },
     )
     return path
@@ -243,6 +250,34 @@ def test_missing_or_mismatched_checkpoint(tmp_path: Path, checkpoint: Path) -> N
     make_tokenizer(("folk",)).save(other / TOKENIZER_FILE)  # a different vocabulary
     with pytest.raises(ModelUnavailable, match="does not match"):
         load_generator(other / "generator.pt")
+
+
+def test_drum_styles_sample_from_the_drum_model_beside_the_generator(tiny, tmp_path: Path) -> None:
+    perplexity = {"funk": 7.0, "folk": 5.0}
+    save_tiny_generator(tmp_path / "both", metrics={"heldout_perplexity": perplexity})  # tiny's
+    drums = {"heldout_perplexity": {"funk": 9.0}}
+    save_tiny_generator(tmp_path / "both", seed=1, name=DRUM_CHECKPOINT_NAME, metrics=drums)
+    both = load_generator(tmp_path / "both" / "generator.pt", device="cpu")
+    drums_alone = load_generator(save_tiny_generator(tmp_path / "drums", seed=1), device="cpu")
+    assert tiny.drum_model is None and both.drum_model is not None
+    assert both.metrics["heldout_perplexity"] == {"funk": 9.0, "folk": 5.0}
+
+    def midi(generator, **settings) -> bytes:
+        settings = GenerationSettings(seed=3, **settings, **FAST)
+        return generate(settings, generator, render=False).midi
+
+    assert midi(both, style="folk") == midi(tiny, style="folk")
+    assert midi(both, style="funk") == midi(drums_alone, style="funk") != midi(tiny, style="funk")
+    under = load_score(midi(both, style="folk", drums="funk"))
+    assert any(t.is_drum for t in under.tracks) and any(not t.is_drum for t in under.tracks)
+    assert midi(both, style="folk", drums="funk") != midi(tiny, style="folk", drums="funk")
+    mismatched = tmp_path / "mismatched"
+    save_tiny_generator(mismatched)
+    model, meta = MusicTransformer.from_checkpoint(mismatched / "generator.pt")
+    vocab = meta.pop("vocab")
+    model.save(mismatched / DRUM_CHECKPOINT_NAME, vocab=vocab[::-1], meta=meta)
+    with pytest.raises(ModelUnavailable, match="another vocabulary"):
+        load_generator(mismatched / "generator.pt")
 
 
 def test_styles_cover_melodic_and_drum_styles() -> None:

@@ -15,11 +15,10 @@ from engine.generate import DRUM_STYLES, STYLES, GenerationSettings, generate, l
 from engine.midi import TOKENIZER_FILE, load_score, score_to_bytes
 from engine.models.generator import MusicTransformer
 from engine.train.generator import (
-    FINETUNE_STATE_NAME,
-    STATE_NAME,
     TrainConfig,
     Windows,
     main,
+    state_name,
     train,
 )
 from engine.train.generator_data import (
@@ -118,6 +117,29 @@ def test_train_writes_checkpoint_card_and_resumes(cache: Path, tmp_path: Path) -
     result = generate(GenerationSettings(style="folk", seconds=3, tempo=120.0), generator,
                       render=False)  # fmt: skip
     assert load_score(result.midi).note_num() > 0
+
+
+STATE_NAME = state_name("generator", fine_tuned=False)
+FINETUNE_STATE_NAME = state_name("generator", fine_tuned=True)
+
+
+def test_a_run_on_some_styles_writes_its_own_named_checkpoint(cache: Path, tmp_path: Path) -> None:
+    checkpoints = tmp_path / "checkpoints"
+    train(TINY, data_dir=tmp_path, cache_dir=cache, checkpoints=checkpoints, fresh=True)
+    drums = TrainConfig(**{**asdict(TINY), "styles": ",".join(DRUM_STYLES),
+                           "name": "generator_drums"})  # fmt: skip
+    metrics = train(drums, data_dir=tmp_path, cache_dir=cache, checkpoints=checkpoints, fresh=True)
+    assert set(metrics["heldout_perplexity"]) == set(DRUM_STYLES)
+    _, meta = MusicTransformer.from_checkpoint(checkpoints / "generator_drums.pt")
+    assert meta["styles"] == list(DRUM_STYLES) and set(meta["style_tempos"]) == set(DRUM_STYLES)
+    card = (checkpoints / "generator_drums.md").read_text()
+    assert "`generator_drums.pt`" in card and "--name generator_drums" in card
+    assert "Groove MIDI" in card and "POP909" not in card
+    assert (corpus_dir(cache) / state_name("generator_drums", fine_tuned=False)).is_file()
+    generator = load_generator(checkpoints / "generator.pt")
+    assert generator.drum_model is not None and generator.styles == STYLES
+    assert main(["--cache", str(cache), "--checkpoints", str(tmp_path / "x"), "--styles",
+                 "polka", "--steps", "1"]) == 2  # fmt: skip
 
 
 def test_style_power_sets_how_often_each_style_is_drawn(cache: Path) -> None:

@@ -410,6 +410,22 @@ def _norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     return out
 
 
+GEMV_ROWS = 8  # products of at most this many rows run row by row (see _dot)
+
+
+@njit(cache=True, nogil=True)
+def _dot(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """x @ weight; a few rows (one sampling step) as one matrix-vector product each, which
+    some CPUs' BLAS runs several times faster than one small matrix product (docs/benchmarks.md,
+    "The sampler")."""
+    if x.shape[0] > GEMV_ROWS:
+        return np.dot(x, weight)
+    out = np.empty((x.shape[0], weight.shape[1]), np.float32)
+    for i in range(x.shape[0]):
+        out[i] = np.dot(x[i], weight)
+    return out
+
+
 @njit(cache=True, nogil=True)
 def _forward(
     ids: np.ndarray,
@@ -442,7 +458,7 @@ def _forward(
             x[b * steps + t] = tokens[ids[b, t]] + positions[start + t]
     attended = np.empty_like(x)
     for layer in range(keys.shape[0]):
-        qkv = np.dot(_norm(x, norms[layer, 0], norms[layer, 1]), qkv_w[layer]) + qkv_b[layer]
+        qkv = _dot(_norm(x, norms[layer, 0], norms[layer, 1]), qkv_w[layer]) + qkv_b[layer]
         for b in range(batch):
             rows = qkv[b * steps : (b + 1) * steps]
             for h in range(heads):
@@ -459,16 +475,16 @@ def _forward(
                     attended[b * steps + t, h * dim : (h + 1) * dim] = np.dot(
                         weights, values[layer, b, h, :seen]
                     )
-        x = x + np.dot(attended, proj_w[layer]) + proj_b[layer]
-        hidden = np.dot(_norm(x, norms[layer, 2], norms[layer, 3]), up_w[layer]) + up_b[layer]
+        x = x + _dot(attended, proj_w[layer]) + proj_b[layer]
+        hidden = _dot(_norm(x, norms[layer, 2], norms[layer, 3]), up_w[layer]) + up_b[layer]
         for i in range(hidden.shape[0]):
             for j in range(hidden.shape[1]):  # exact GELU: x * Phi(x)
                 hidden[i, j] *= 0.5 * (1.0 + math.erf(hidden[i, j] * 0.7071067811865476))
-        x = x + np.dot(hidden, down_w[layer]) + down_b[layer]
+        x = x + _dot(hidden, down_w[layer]) + down_b[layer]
     last = np.empty((batch, width), np.float32)
     for b in range(batch):
         last[b] = x[(b + 1) * steps - 1]
-    return np.dot(_norm(last, final_norm[0], final_norm[1]), head)
+    return _dot(_norm(last, final_norm[0], final_norm[1]), head)
 
 
 @contextlib.contextmanager

@@ -47,11 +47,9 @@ from engine.train.generator_data import (
 log = logging.getLogger("engine.train.generator")
 
 DEFAULT_CHECKPOINTS = Path("checkpoints")
-CHECKPOINT_NAME = "generator.pt"
-CARD_NAME = "generator.md"
 EVALUATION_HEADING = "## Evaluation"  # the card's bench/generation.py figures, kept on rewrites
-STATE_NAME = "generator_train_state.pt"  # the resumable state, in the corpus cache folder
-FINETUNE_STATE_NAME = "generator_finetune_state.pt"  # that of a run with `init` weights
+STATE_SUFFIX = "_train_state.pt"  # the resumable state, in the corpus cache folder, after the name
+FINETUNE_STATE_SUFFIX = "_finetune_state.pt"  # that of a run with `init` weights
 TRANSPOSE = (-5, 6)  # semitone range of the random transposition of melodic windows
 PREFIX = 2  # conditioning tokens: style, tempo
 
@@ -86,6 +84,8 @@ class TrainConfig:
     # random weights
     piece_power: float = 1.0  # within a style, pieces are drawn in proportion to their token
     # count to this power: 1 every token alike, 0 every piece alike
+    styles: str = ""  # comma-separated styles to train on (e.g. the drum styles); "" for all
+    name: str = "generator"  # the checkpoint is written as NAME.pt, its model card as NAME.md
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,6 +266,24 @@ def _optimizer(model: MusicTransformer, config: TrainConfig) -> torch.optim.Opti
     )
 
 
+def state_name(name: str, *, fine_tuned: bool) -> str:
+    """File name of the resumable state of run `name` (a fine-tuning run has its own)."""
+    return name + (FINETUNE_STATE_SUFFIX if fine_tuned else STATE_SUFFIX)
+
+
+def trained_styles(config: TrainConfig) -> tuple[str, ...]:
+    """The styles a run trains on, in STYLES order.
+
+    Raises:
+        ValueError: for a name that is not a style.
+    """
+    names = [s.strip() for s in config.styles.split(",") if s.strip()]
+    unknown = [s for s in names if s not in STYLES]
+    if unknown:
+        raise ValueError(f"unknown styles {unknown}; choose from {', '.join(STYLES)}")
+    return tuple(s for s in STYLES if not names or s in names)
+
+
 def style_tempos(pieces: Sequence[TokenisedPiece]) -> dict[str, float]:
     """Median first tempo of each style's training pieces: the default tempo of a style."""
     out = {}
@@ -335,7 +353,9 @@ def train(
     if not (folder / "index.json").is_file():
         build(CorpusConfig(data_dir=data_dir, cache_dir=cache_dir, seed=config.seed))
     tokenizer, pieces = tokenise(cache_dir)
-    state_path = folder / (FINETUNE_STATE_NAME if config.init else STATE_NAME)
+    chosen = trained_styles(config)
+    pieces = [p for p in pieces if p.piece.style in chosen]
+    state_path = folder / state_name(config.name, fine_tuned=bool(config.init))
     state = None
     if state_path.is_file() and not fresh:
         state = torch.load(state_path, map_location="cpu", weights_only=False)
@@ -403,19 +423,21 @@ def train(
         history.append(metrics)
         model.eval()
         model.save(
-            checkpoints / CHECKPOINT_NAME,
+            checkpoints / f"{config.name}.pt",
             vocab=[tokenizer[i] for i in range(len(tokenizer.vocab))],
             meta={
                 "retrain": retrain_command(config),
-                "styles": list(STYLES),
-                "style_tempos": tempos,
+                "styles": list(chosen),
+                "style_tempos": {s: t for s, t in tempos.items() if s in chosen},
                 "style_dropout": config.style_dropout,
                 "metrics": metrics,
                 "corpus": summary,
             },
         )
         model.train()
-        write_model_card(checkpoints / CARD_NAME, config, model_config, metrics, summary, history)
+        write_model_card(
+            checkpoints / f"{config.name}.md", config, model_config, metrics, summary, history
+        )
         tqdm.write(json.dumps(metrics))
         return metrics
 
@@ -457,22 +479,35 @@ def train(
     return metrics
 
 
-LICENCE_TABLE = "\n".join(
-    [
-        "| licence | sources |",
-        "|---|---|",
-        "| public domain works; music21 corpus (BSD-3) | Bach chorales; classical works "
-        "(Beethoven, Mozart, Haydn, Schubert, Schumann, Chopin, Handel, Corelli, ...); "
-        "Palestrina, Monteverdi, Josquin, Lusitano; O'Neill's 1850; Ryan's Mammoth Collection; "
-        "Essen folk songs han1, han2 (Chinese tunes) |",
-        "| CC0 | OpenScore Lieder |",
-        "| GPL-3 | Nottingham Music Database (cleaned by Jukedeck); in the shared copy only 59 of "
-        "its 1,034 files hold a melody (the rest only chords): only those 59 are used |",
-        "| MIT | POP909 (Music X Lab) |",
-        "| CC BY 4.0 | Groove MIDI Dataset (Magenta): beats of the rock, funk, jazz, latin and "
-        "hiphop styles |",
-    ]
+LICENCES: tuple[tuple[str, str, frozenset[str]], ...] = (
+    # (licence, sources, the styles they feed)
+    (
+        "public domain works; music21 corpus (BSD-3)",
+        "Bach chorales; classical works (Beethoven, Mozart, Haydn, Schubert, Schumann, Chopin, "
+        "Handel, Corelli, ...); Palestrina, Monteverdi, Josquin, Lusitano; O'Neill's 1850; "
+        "Ryan's Mammoth Collection; Essen folk songs han1, han2 (Chinese tunes)",
+        frozenset({"classical", "renaissance", "folk", "chinese folk"}),
+    ),
+    ("CC0", "OpenScore Lieder", frozenset({"classical"})),
+    (
+        "GPL-3",
+        "Nottingham Music Database (cleaned by Jukedeck); in the shared copy only 59 of its "
+        "1,034 files hold a melody (the rest only chords): only those 59 are used",
+        frozenset({"folk"}),
+    ),
+    ("MIT", "POP909 (Music X Lab)", frozenset({"pop"})),
+    (
+        "CC BY 4.0",
+        "Groove MIDI Dataset (Magenta): beats of the rock, funk, jazz, latin and hiphop styles",
+        frozenset(DRUM_STYLES),
+    ),
 )
+
+
+def licence_table(styles: Sequence[str]) -> str:
+    """The card's table of the licences of the sources of `styles`."""
+    rows = [f"| {lic} | {src} |" for lic, src, fed in LICENCES if fed & set(styles)]
+    return "\n".join(["| licence | sources |", "|---|---|", *rows])
 
 
 def _markov_perplexity(checkpoints: Path) -> dict[str, float]:
@@ -545,6 +580,7 @@ def write_model_card(
     An evaluation section already in the card (bench/generation.py's figures) is kept.
     """
     evaluation = _evaluation_section(path)
+    chosen = trained_styles(config)
     params = sum(p.numel() for p in MusicTransformer(model_config).parameters())
     markov = _markov_perplexity(path.parent)
     perplexity = metrics["heldout_perplexity"]
@@ -552,6 +588,7 @@ def write_model_card(
         f"| {s} | {c['train_pieces']} | {c['heldout_pieces']} | {c['train_tokens']:,} | "
         f"{perplexity.get(s, float('nan')):.2f} | {markov.get(s, float('nan')):.2f} |"
         for s, c in summary.items()
+        if s in chosen
     )
     curve = "\n".join(
         f"| {h['step']} | {h['tokens_seen']:,} | "
@@ -563,16 +600,26 @@ def write_model_card(
         f"- `{s.name}` -> {s.style}"
         + (f" (at most {s.cap} pieces, seeded choice)" if s.cap else "")
         for s in STYLE_SOURCES
+        if s.style in chosen
     )
     retrain = retrain_command(config)
     if config.init:
         retrain = f"{_init_command(Path(config.init))}\n{retrain}"
-    size = (
-        (path.parent / CHECKPOINT_NAME).stat().st_size
-        if (path.parent / CHECKPOINT_NAME).is_file()
-        else 0
+    weights = path.with_suffix(".pt")
+    size = weights.stat().st_size if weights.is_file() else 0
+    scope = (
+        ""
+        if len(chosen) == len(STYLES)
+        else "\n"
+        + textwrap.fill(
+            f"Trained on {', '.join(chosen)} alone: `engine.generate` samples these styles with "
+            "it when it sits beside `generator.pt` (same tokenizer).",
+            95,
+        )
+        + "\n"
     )
-    text = f"""# Music generator (`{CHECKPOINT_NAME}`)
+    threads = f"{config.threads} thread" + ("s" if config.threads > 1 else "")
+    text = f"""# Music generator (`{weights.name}`)
 
 A decoder-only transformer over miditok REMI tokens (Program, Tempo and TimeSig tokens in one
 stream, twelve positions per beat; tokenizer: `{TOKENIZER_FILE}`), conditioned on a style token
@@ -581,7 +628,7 @@ well formed. {params / 1e6:.2f} M parameters ({model_config.layers} layers, widt
 {model_config.width}, {model_config.heads} heads, context {model_config.context} tokens);
 {size / 2**20:.1f} MiB. Use: `engine.generate.generate(GenerationSettings(style=...))` or
 `python -m engine generate --genre STYLE --seconds 30 --seed 0 --out piece.mid`.
-
+{scope}
 Style strength (classifier-free guidance): in training, {config.style_dropout:.0%} of the windows
 carry the token of no style (`{NO_STYLE_TOKEN}`) instead of their own, so the model also learns
 music of no named style. Sampling runs the chosen style and no style side by side (one batch of
@@ -597,7 +644,7 @@ $MUSIC_STUDIO_CACHE or ~/.cache/music-studio). {HELDOUT_FRACTION:.0%} of each st
 
 {sources}
 
-{LICENCE_TABLE}
+{licence_table(chosen)}
 
 ## Held-out perplexity
 
@@ -619,7 +666,7 @@ Training curve:
 
 {evaluation}## Training
 
-Seeded (seed {config.seed}) and resumable, on the CPU with {config.threads} thread: batch
+Seeded (seed {config.seed}) and resumable, on the CPU with {threads}: batch
 {config.batch} x {config.context} tokens, AdamW (peak lr {config.lr}, warm-up {config.warmup}
 steps, cosine decay to a tenth by {config.steps} steps or {config.minutes:g} minutes of wall
 time, whichever comes first; weight decay {config.weight_decay}), dropout {config.dropout};
@@ -642,16 +689,17 @@ come from one data set of a few dozen performances each (hiphop: 30): their vari
     path.write_text(text)
 
 
-def rewrite_card(checkpoints: Path, cache_dir: Path, *, fine_tuned: bool = False) -> Path:
-    """Write the model card again from the saved training state (that of the last fine-tuning
-    run when `fine_tuned`)."""
-    name = FINETUNE_STATE_NAME if fine_tuned else STATE_NAME
-    state = torch.load(corpus_dir(cache_dir) / name, map_location="cpu", weights_only=False)
+def rewrite_card(
+    checkpoints: Path, cache_dir: Path, *, name: str = "generator", fine_tuned: bool = False
+) -> Path:
+    """Write run `name`'s model card again from its saved training state (that of its last
+    fine-tuning run when `fine_tuned`)."""
+    state_path = corpus_dir(cache_dir) / state_name(name, fine_tuned=fine_tuned)
+    state = torch.load(state_path, map_location="cpu", weights_only=False)
     config = TrainConfig(**state["train_config"])
-    model, meta = MusicTransformer.from_checkpoint(checkpoints / CHECKPOINT_NAME)
-    model_config = model.config
-    path = checkpoints / CARD_NAME
-    write_model_card(path, config, model_config, meta["metrics"], meta["corpus"],
+    model, meta = MusicTransformer.from_checkpoint(checkpoints / f"{name}.pt")
+    path = checkpoints / f"{name}.md"
+    write_model_card(path, config, model.config, meta["metrics"], meta["corpus"],
                      state["history"])  # fmt: skip
     return path
 
@@ -675,7 +723,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cache_dir = args.cache if args.cache is not None else default_cache_dir()
     if args.card_only:
-        print(rewrite_card(args.checkpoints, cache_dir, fine_tuned=bool(args.init)))
+        card = rewrite_card(args.checkpoints, cache_dir, name=args.name, fine_tuned=bool(args.init))
+        print(card)
         return 0
     config = TrainConfig(**{k: getattr(args, k) for k in asdict(defaults)})
     try:

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.errors import ModelUnavailable
-from engine.generate import DRUM_STYLES, STYLES
+from engine.generate import CHECKPOINT_NAME, DRUM_CHECKPOINT_NAME, DRUM_STYLES, STYLES
 from engine.midi import NO_STYLE_TOKEN, TOKENIZER_FILE, style_token
 from engine.models.generator import GeneratorConfig, MusicTransformer
 from engine.train.dataset import default_cache_dir
@@ -85,7 +85,7 @@ class TrainConfig:
     piece_power: float = 1.0  # within a style, pieces are drawn in proportion to their token
     # count to this power: 1 every token alike, 0 every piece alike
     styles: str = ""  # comma-separated styles to train on (e.g. the drum styles); "" for all
-    name: str = "generator"  # the checkpoint is written as NAME.pt, its model card as NAME.md
+    name: str = Path(CHECKPOINT_NAME).stem  # the checkpoint is written as NAME.pt, its card NAME.md
 
 
 # --------------------------------------------------------------------------------------------
@@ -612,8 +612,9 @@ def write_model_card(
         if len(chosen) == len(STYLES)
         else "\n"
         + textwrap.fill(
-            f"Trained on {', '.join(chosen)} alone: `engine.generate` samples these styles with "
-            "it when it sits beside `generator.pt` (same tokenizer).",
+            f"Trained on {', '.join(chosen)} alone. Saved as `{DRUM_CHECKPOINT_NAME}` beside "
+            f"`{CHECKPOINT_NAME}` (same tokenizer), it is the model `engine.generate` samples the "
+            "drum styles with.",
             95,
         )
         + "\n"
@@ -690,7 +691,11 @@ come from one data set of a few dozen performances each (hiphop: 30): their vari
 
 
 def rewrite_card(
-    checkpoints: Path, cache_dir: Path, *, name: str = "generator", fine_tuned: bool = False
+    checkpoints: Path,
+    cache_dir: Path,
+    *,
+    name: str = Path(CHECKPOINT_NAME).stem,
+    fine_tuned: bool = False,
 ) -> Path:
     """Write run `name`'s model card again from its saved training state (that of its last
     fine-tuning run when `fine_tuned`)."""

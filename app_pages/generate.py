@@ -123,7 +123,7 @@ if pressed or request:
             keep_generation(result)
             st.toast(f"Composed in {result.seconds_taken:.1f} s", icon=":material/check:")
             for warning in result.warnings:
-                st.warning(warning, icon=":material/volume_off:")
+                st.warning(warning, icon=":material/warning:")
 
 tracks = generated_tracks()
 if not tracks:
@@ -143,6 +143,8 @@ for index, (tab, track) in enumerate(zip(tabs, tracks, strict=True)):
             f"{len(track.piano_roll)} notes"
             + (f" · the first {track.prompt_seconds:.1f} s are the prompt"
                if track.prompt_seconds else "")
+            + (f" · draw {track.draws}: the earlier ones replayed a training piece"
+               if track.draws > 1 else "")
         )  # fmt: skip
         st.plotly_chart(
             charts.piano_roll(track.piano_roll, prompt_seconds=track.prompt_seconds),

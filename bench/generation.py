@@ -38,7 +38,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +46,14 @@ import numpy as np
 
 from bench.common import SetSettings, add_set_arguments, rounded, set_settings, write_figures
 from engine.midi import Score, ScoreSource, first_tempo, load_score
-
-ONSET_STEPS_PER_BEAT = 12  # onset intervals are compared on this grid
-MAX_ONSET_STEPS = 4 * 4 * ONSET_STEPS_PER_BEAT  # longer gaps (4 bars of 4/4) count as one gap
-_HASH_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplication by it is invertible mod 2^64
-_SEPARATOR = -1  # between training pieces
+from engine.originality import (
+    ONSET_STEPS_PER_BEAT,
+    CopyIndex,
+    PieceNotes,
+    interval_symbols,
+    note_intervals,
+    piece_notes,
+)
 
 WINDOWS_PER_PIECE = 4  # excerpts taken from each real piece, one after another from its start
 SPAN_BEATS = 4  # note density is counted in spans of this many beats
@@ -90,53 +93,7 @@ TARGETS = {
 
 
 # --------------------------------------------------------------------------------------------
-# Notes of a piece
-
-
-@dataclass(frozen=True)
-class PieceNotes:
-    """The notes of one piece (its drum hits or its pitched notes), in beats."""
-
-    onsets: np.ndarray  # float64 quarter notes from the start; ascending, then by pitch
-    durations: np.ndarray  # float64 quarter notes
-    pitches: np.ndarray  # int64 MIDI pitch (for drums: the General MIDI drum sound)
-    drums: bool  # the notes are drum hits
-    velocities: np.ndarray  # int64 MIDI velocity, 1-127
-
-    @property
-    def onset_steps(self) -> np.ndarray:
-        """Onsets in ONSET_STEPS_PER_BEAT steps per beat, int64."""
-        return np.round(self.onsets * ONSET_STEPS_PER_BEAT).astype(np.int64)
-
-
-def piece_notes(source: ScoreSource, *, drums: bool | None = None) -> PieceNotes:
-    """The notes of a piece, sorted by onset, then pitch.
-
-    Args:
-        source: MIDI path, bytes or score.
-        drums: take drum notes (True), pitched notes (False), or pitched notes unless the piece
-            has only drums (None).
-
-    Raises:
-        InvalidMidi: when `source` cannot be read or holds no notes.
-    """
-    score = load_score(source)
-    pitched = [t for t in score.tracks if not t.is_drum and t.note_num()]
-    if drums is None:
-        drums = not pitched
-    notes = [t.notes.numpy() for t in score.tracks if t.is_drum == drums and t.note_num()]
-    if not notes:
-        empty = np.zeros(0)
-        return PieceNotes(empty, empty, empty.astype(np.int64), drums, empty.astype(np.int64))
-    onsets, durations, pitches, velocities = (
-        np.concatenate([n[key] for n in notes]).astype(np.int64)
-        for key in ("time", "duration", "pitch", "velocity")
-    )
-    order = np.lexsort((pitches, onsets))
-    tpq = score.ticks_per_quarter
-    return PieceNotes(
-        onsets[order] / tpq, durations[order] / tpq, pitches[order], drums, velocities[order]
-    )
+# Excerpts of real pieces
 
 
 def excerpts(
@@ -164,125 +121,6 @@ def excerpts(
         if window.note_num():
             out.append(window)
     return out
-
-
-def note_intervals(source: ScoreSource, *, drums: bool | None = None) -> np.ndarray:
-    """A piece as interval symbols: one per note after the first.
-
-    Notes are ordered by onset, then pitch. Each symbol packs the pitch interval and the onset
-    interval (in ONSET_STEPS_PER_BEAT steps, capped) to the previous note.
-
-    Args:
-        source: MIDI path, bytes or score.
-        drums: compare drum notes (True), pitched notes (False), or pitched notes unless the
-            piece has only drums (None).
-
-    Returns:
-        int64 symbols, len = notes - 1 (empty for fewer than two notes).
-    """
-    notes = piece_notes(source, drums=drums)
-    return interval_symbols(notes.onset_steps, notes.pitches)
-
-
-def interval_symbols(onset_steps: np.ndarray, pitches: np.ndarray) -> np.ndarray:
-    """Pack (pitch interval, onset interval) of consecutive notes into one int64 each."""
-    if len(pitches) < 2:
-        return np.zeros(0, dtype=np.int64)
-    gaps = np.clip(np.diff(onset_steps), 0, MAX_ONSET_STEPS)
-    intervals = np.diff(pitches) + 128  # 1..255 for MIDI pitches
-    return gaps * 256 + intervals
-
-
-def _window_hashes(symbols: np.ndarray, k: int) -> np.ndarray:
-    """A 64-bit polynomial hash of every window of k consecutive symbols."""
-    n = len(symbols) - k + 1
-    if n <= 0:
-        return np.zeros(0, dtype=np.uint64)
-    values = symbols.astype(np.uint64) + np.uint64(1)
-    hashes = np.zeros(n, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for t in range(k):
-            hashes = hashes * _HASH_BASE + values[t : t + n]
-    return hashes
-
-
-class CopyIndex:
-    """The training pieces of one style, ready to be searched for copied runs.
-
-    Window hashes are computed per run length on first use and kept, so measuring many
-    generated pieces against the same training set costs little more than measuring one.
-    """
-
-    def __init__(self, training: Sequence[np.ndarray]) -> None:
-        pieces = [np.asarray(t, dtype=np.int64) for t in training if len(t)]
-        # One array, pieces separated by -1: symbols are >= 0, so a window that spans two
-        # pieces holds a -1 and can never equal a window of a generated piece.
-        parts = [x for t in pieces for x in (t, np.array([_SEPARATOR]))]
-        self.symbols = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        self._hashes: dict[int, np.ndarray] = {}
-
-    def hashes(self, k: int) -> np.ndarray:
-        """Sorted unique hashes of every k-symbol window of the training pieces."""
-        if k not in self._hashes:
-            windows = _window_hashes(self.symbols, k)
-            if k > 1:  # drop windows across a piece boundary
-                ends = np.flatnonzero(self.symbols == _SEPARATOR)
-                spans = np.zeros(len(self.symbols) + 1, dtype=np.int64)
-                spans[ends + 1] = 1
-                crossed = np.cumsum(spans)
-                windows = windows[crossed[k : k + len(windows)] == crossed[: len(windows)]]
-            self._hashes[k] = np.unique(windows)
-        return self._hashes[k]
-
-    def occurs(self, symbols: np.ndarray, k: int) -> bool:
-        """True when some k consecutive symbols of `symbols` occur in a training piece."""
-        if k == 0:
-            return True
-        windows = _window_hashes(np.asarray(symbols, dtype=np.int64), k)
-        table = self.hashes(k)
-        if not len(windows) or not len(table):
-            return False
-        # A binary search per window in the sorted table (np.isin would sort the table again).
-        at = np.minimum(np.searchsorted(table, windows), len(table) - 1)
-        return bool((table[at] == windows).any())
-
-    def longest_copied_run(self, symbols: np.ndarray) -> int:
-        """Longest run of consecutive notes of a piece that a training piece also plays.
-
-        Args:
-            symbols: the piece's interval symbols (`note_intervals`).
-
-        Returns:
-            Notes in the longest copied run: matched intervals + 1; 1 when no interval
-            matches; 0 for a piece without notes.
-        """
-        symbols = np.asarray(symbols, dtype=np.int64)
-        if not len(symbols):
-            return 0
-        # Runs are monotone (a copied run of k holds copied runs of k - 1): gallop up from 1,
-        # then bisect. Copied runs are short, and each run length probed costs a pass over the
-        # training pieces that grows with it, so the search stays among short lengths.
-        low, high = 0, len(symbols)  # low intervals are known to occur; find the largest
-        k = 1
-        while k <= high and self.occurs(symbols, k):
-            low, k = k, 2 * k
-        high = min(high, k - 1)
-        while low < high:
-            mid = (low + high + 1) // 2
-            if self.occurs(symbols, mid):
-                low = mid
-            else:
-                high = mid - 1
-        return low + 1
-
-
-def longest_copied_run(generated: np.ndarray, training: Sequence[np.ndarray]) -> int:
-    """Longest run of consecutive notes of `generated` found in any of `training`.
-
-    Pure function over interval symbols (see `note_intervals`); builds a `CopyIndex` -- keep
-    one instead when measuring many pieces against the same training set.
-    """
-    return CopyIndex(training).longest_copied_run(generated)
 
 
 # --------------------------------------------------------------------------------------------
@@ -458,6 +296,7 @@ class MeasuredPiece:
     features: np.ndarray  # style_features
     intervals: np.ndarray  # interval symbols (originality)
     piece_id: str = ""  # the real piece an excerpt comes from
+    draws: int = 1  # generated: draws it took to pass the originality guard (engine.generate)
 
 
 def measure(source: ScoreSource, style: str, piece_id: str = "") -> MeasuredPiece:
@@ -650,7 +489,8 @@ def generate_pieces(
                 times["wall"].append(time.perf_counter() - started)
                 times["cpu"].append(time.process_time() - cpu)
                 rendered &= result.audio is not None
-                measured[style].append(measure(result.midi, style))
+                piece = measure(result.midi, style)
+                measured[style].append(replace(piece, draws=result.pieces[0].draws))
                 bar.update()
     return measured, times, rendered
 
@@ -670,6 +510,7 @@ def score_style(
             [p.statistics for p in mine], [p.statistics for p in real.heldout[style]]
         ),
         "copied_runs": copied,
+        "redrawn": sum(p.draws > 1 for p in mine),
     }
 
 
@@ -785,6 +626,7 @@ def run(settings: SetSettings) -> dict[str, Any]:
                 [r["heldout_perplexity"] for r in rows]
             )
             overall[name]["originality"] = originality_summary(runs[name])
+            overall[name]["redrawn"] = sum(r["redrawn"] for r in rows)
     ours = overall["ours"]
     return rounded(
         {
@@ -823,6 +665,8 @@ def run(settings: SetSettings) -> dict[str, Any]:
                 "time, same held-out windows for both models; see checkpoints/generator.md)",
                 "speed": "wall time of engine.generate.generate with rendering, per piece, "
                 "after one warm-up piece",
+                "redrawn": "pieces drawn again because a draw played 32 notes in a row of a "
+                "training piece (engine.originality; generation timed with the redraws)",
             },
             "machine": {
                 "cpus": os.cpu_count(),

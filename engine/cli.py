@@ -134,7 +134,7 @@ def _generate(args: argparse.Namespace) -> int:
         midi_path.parent.mkdir(parents=True, exist_ok=True)
         midi_path.write_bytes(piece.midi)
         record = {"midi": str(midi_path), "seconds": round(piece.seconds, 2), "seed": piece.seed,
-                  "tempo": round(piece.tempo, 2)}  # fmt: skip
+                  "tempo": round(piece.tempo, 2), "draws": piece.draws}  # fmt: skip
         if args.wav is not None:
             if piece.audio is None:
                 status = EXIT_UNAVAILABLE

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ VARIATIONS_RANGE = (1, 8)
 INSTRUMENT_RANGE = (0, 127)  # General MIDI program, counted from 0
 PROMPT_BARS_RANGE = (1, 16)
 TOKENS_PER_BEAT_CAP = 64  # generated tokens per beat before giving up on a bar line
+ORIGINALITY_DRAWS = 4  # draws of a part, at most, while it replays a run of a training piece
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,6 +169,7 @@ class GeneratedPiece:
     prompt_seconds: float  # the continued prompt's share at the start (0 without a prompt)
     seed: int  # the seed this variation was drawn with
     tempo: float  # bpm
+    draws: int = 1  # 1, or more when earlier draws replayed a run of a training piece
 
 
 @dataclass(frozen=True)
@@ -210,12 +213,14 @@ class Generator:
     metrics: dict  # from training (held-out perplexity, ...)
     device: str
     guided: bool = False  # trained with windows of no style: style_strength applies
-    drum_model: Any = None  # a MusicTransformer for the drum styles alone (same tokens), or None
+    drum_model: Any = None  # a MusicTransformer for some drum styles alone (same tokens), or None
+    drum_model_styles: tuple[str, ...] = ()  # the drum styles drum_model samples
+    guard: Any = None  # an engine.originality.CopyGuard of the training pieces, or None
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def model_for(self, style: str) -> Any:
-        """The network that samples `style`: the drum model for drum styles when there is one."""
-        if style in DRUM_STYLES and self.drum_model is not None:
+        """The network that samples `style`: the drum model for the drum styles it learnt."""
+        if style in self.drum_model_styles and self.drum_model is not None:
             return self.drum_model
         return self.model
 
@@ -264,7 +269,7 @@ def load_generator(checkpoint: str | Path | None = None, *, device: str | None =
     tempos = {s: float(t) for s, t in (meta.get("style_tempos") or {}).items()}
     guided = float(meta.get("style_dropout") or 0.0) > 0.0
     metrics = dict(meta.get("metrics") or {})
-    drum_model = None
+    drum_model, drum_styles = None, ()
     drum_path = path.with_name(DRUM_CHECKPOINT_NAME)
     if drum_path.is_file():
         drum_model, drum_meta = MusicTransformer.from_checkpoint(drum_path, device=device)
@@ -273,10 +278,11 @@ def load_generator(checkpoint: str | Path | None = None, *, device: str | None =
                 f"{drum_path} was trained with another vocabulary than {path}; ship them together."
             )
         guided &= float(drum_meta.get("style_dropout") or 0.0) > 0.0
-        drum_metrics = drum_meta.get("metrics") or {}
+        drum_styles = tuple(s for s in drum_meta.get("styles") or DRUM_STYLES if s in DRUM_STYLES)
+        perplexity = (drum_meta.get("metrics") or {}).get("heldout_perplexity", {})
         metrics["heldout_perplexity"] = {  # each style's from the model that samples it
             **metrics.get("heldout_perplexity", {}),
-            **drum_metrics.get("heldout_perplexity", {}),
+            **{s: v for s, v in perplexity.items() if s in drum_styles},
         }
     return Generator(
         model=model,
@@ -287,7 +293,20 @@ def load_generator(checkpoint: str | Path | None = None, *, device: str | None =
         device=device,
         guided=guided,
         drum_model=drum_model,
+        drum_model_styles=drum_styles,
+        guard=_load_guard(path.parent),
     )
+
+
+def _load_guard(folder: Path) -> Any:
+    """The originality guard beside the checkpoints, or None (logged) when there is none."""
+    from engine.originality import GUARD_FILE, CopyGuard
+
+    path = folder / GUARD_FILE
+    if not path.is_file():
+        log.info("no %s beside the generator: pieces are not checked for copies", GUARD_FILE)
+        return None
+    return CopyGuard.load(path)
 
 
 def load_markov(path: str | Path | None = None) -> Generator:
@@ -318,6 +337,7 @@ def load_markov(path: str | Path | None = None) -> Generator:
         style_tempos={s: float(t) for s, t in (meta.get("style_tempos") or {}).items()},
         metrics=dict(meta.get("metrics") or {}),
         device="cpu",
+        guard=_load_guard(path.parent),
     )
 
 
@@ -565,11 +585,11 @@ def _sample_part(
     quarters: float | None,
     bars: int | None,
     settings: GenerationSettings,
-    seed: int,
+    seed: int | tuple[int, int],
     time_signature: int | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> tuple[list[int], float, float, int | None]:
-    """Sample one part.
+    """Sample one part (`seed` seeds its random generator).
 
     Returns:
         (tokens after the conditioning, prompt length and end in quarters, time signature id).
@@ -626,6 +646,38 @@ def _sample_part(
     if bars is None and quarters is not None:
         end = min(end, prompt_quarters + quarters)
     return body + new, prompt_quarters, end, constraint.signature
+
+
+def _original_part(
+    gen: Generator,
+    style: str,
+    seed: int,
+    sample: Callable[[int | tuple[int, int]], tuple[list[int], float, float, int | None]],
+) -> tuple[Any, float, float, int | None, int, bool]:
+    """Sample one part of `style` (`sample(seed)`: `_sample_part` with all but the seed set),
+    and draw it again (up to ORIGINALITY_DRAWS times in all, draw d seeded by (seed, d)) while
+    its new notes replay a run of a training piece of `style` that the generator's guard knows.
+
+    Returns:
+        (the part as a score, prompt length and end in quarters, time signature id, draws made,
+        whether the last draw still replays a training piece).
+    """
+    from engine.midi import decode
+    from engine.originality import interval_symbols, piece_notes
+
+    for draw in range(ORIGINALITY_DRAWS):
+        ids, prompt_quarters, end, signature = sample(seed if draw == 0 else (seed, draw))
+        score = decode(gen.tokenizer, ids)
+        if gen.guard is None:
+            return score, prompt_quarters, end, signature, draw + 1, False
+        notes = piece_notes(score, drums=style in DRUM_STYLES)
+        new = (notes.onsets >= prompt_quarters) & (notes.onsets < end)
+        copies = gen.guard.copies(
+            style, interval_symbols(notes.onset_steps[new], notes.pitches[new])
+        )
+        if not copies:
+            break
+    return score, prompt_quarters, end, signature, draw + 1, copies
 
 
 _grammars: dict[int, _Grammar] = {}
@@ -691,7 +743,7 @@ def generate(
         ModelUnavailable: when the generator's checkpoint is missing.
     """
     from engine.audio import SAMPLE_RATE
-    from engine.midi import decode, piano_roll, score_to_bytes
+    from engine.midi import piano_roll, score_to_bytes
 
     started = time.perf_counter()
     settings = settings.validated(generator.styles if generator is not None else styles())
@@ -719,24 +771,32 @@ def generate(
                     share = 0.5 if settings.drums else 1.0
                     progress((k + fraction * share) / total)
 
-            ids, prompt_quarters, end, signature = _sample_part(
-                gen, settings.style, tempo, prompt_ids, quarters, settings.bars, settings, seed,
-                progress=step,
-            )  # fmt: skip
-            score = decode(gen.tokenizer, ids)
+            sample = partial(_sample_part, gen, settings.style, tempo, prompt_ids, quarters,
+                             settings.bars, settings, progress=step)  # fmt: skip
+            score, prompt_quarters, end, signature, draws, copies = _original_part(
+                gen, settings.style, seed, sample
+            )
             if settings.drums:
 
                 def drum_step(fraction: float, k: int = k) -> None:
                     if progress is not None:
                         progress((k + 0.5 + fraction / 2) / total)
 
-                drum_ids, _, _, _ = _sample_part(
-                    gen, settings.drums, tempo, [], end, None, settings, seed + 1_000_003,
+                sample = partial(
+                    _sample_part, gen, settings.drums, tempo, [], end, None, settings,
                     time_signature=signature, progress=drum_step,
                 )  # fmt: skip
-                drums = decode(gen.tokenizer, drum_ids)
+                drums, _, _, _, drum_draws, drum_copies = _original_part(
+                    gen, settings.drums, seed + 1_000_003, sample
+                )
+                draws, copies = max(draws, drum_draws), copies or drum_copies
                 for track in drums.tracks:
                     score.tracks.append(track)
+            if copies:
+                warnings.append(
+                    f"Variation {k + 1} (seed {seed}) still plays {gen.guard.limit} notes in a row "
+                    f"of a training piece after {ORIGINALITY_DRAWS} draws; try another seed."
+                )
             score = _finish_score(score, tempo, end, settings.instrument)
             if score.note_num() == 0:
                 raise EngineError(
@@ -758,6 +818,7 @@ def generate(
                     prompt_seconds=prompt_quarters * 60.0 / tempo,
                     seed=seed,
                     tempo=tempo,
+                    draws=draws,
                 )
             )
     if progress is not None:

@@ -1,4 +1,4 @@
-"""bench/generation.py: originality (longest copied run of notes), closeness, the style
+"""bench/generation.py and engine.originality: the longest copied run of notes, closeness, the style
 classifier's features, and the real-corpus plumbing, on tiny hand-made pieces."""
 
 from __future__ import annotations
@@ -17,26 +17,20 @@ from bench.generation import (
     BAR_SIXTEENTHS,
     CLOSENESS_EDGES,
     DRUM_GROUPS,
-    CopyIndex,
     MeasuredPiece,
-    PieceNotes,
     accuracy_interval,
     balanced_interval,
     closeness,
     cross_validate_classifier,
     drum_groove,
     excerpts,
-    interval_symbols,
     key_tonic,
     label_accuracy,
-    longest_copied_run,
     mean_by_kind,
-    note_intervals,
     note_statistics,
     originality_summary,
     overlapping_area,
     own_label_count,
-    piece_notes,
     real_corpus,
     score_style,
     speed_summary,
@@ -44,6 +38,14 @@ from bench.generation import (
     top_line_intervals,
 )
 from engine.midi import load_score
+from engine.originality import (
+    CopyIndex,
+    PieceNotes,
+    interval_symbols,
+    longest_copied_run,
+    note_intervals,
+    piece_notes,
+)
 
 
 def symbols_of(pitches: list[int], step: int = 6) -> np.ndarray:

@@ -36,6 +36,7 @@ def save_tiny_generator(
     style_dropout: float = 0.0,
     name: str = "generator.pt",
     metrics: dict | None = None,
+    styles: tuple[str, ...] = STYLES,
 ) -> Path:
     """A 1-layer random generator with the real tokenizer, as training would ship it."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -50,7 +51,7 @@ def save_tiny_generator(
         path,
         vocab=[tokenizer[i] for i in range(len(tokenizer.vocab))],
         meta={
-            "styles": list(STYLES),
+            "styles": list(styles),
             "style_tempos": {s: 100.0 for s in STYLES},
             "style_dropout": style_dropout,
             "metrics": metrics or {},
@@ -278,6 +279,60 @@ def test_drum_styles_sample_from_the_drum_model_beside_the_generator(tiny, tmp_p
     model.save(mismatched / DRUM_CHECKPOINT_NAME, vocab=vocab[::-1], meta=meta)
     with pytest.raises(ModelUnavailable, match="another vocabulary"):
         load_generator(mismatched / "generator.pt")
+
+
+def test_the_drum_model_samples_only_the_drum_styles_it_learnt(tiny, tmp_path: Path) -> None:
+    save_tiny_generator(tmp_path)
+    drums = {"heldout_perplexity": {"funk": 9.0, "rock": 8.0}}
+    save_tiny_generator(tmp_path, seed=1, name=DRUM_CHECKPOINT_NAME, metrics=drums,
+                        styles=("funk",))  # fmt: skip
+    both = load_generator(tmp_path / "generator.pt", device="cpu")
+    assert both.drum_model_styles == ("funk",)
+    assert both.model_for("funk") is both.drum_model
+    assert both.model_for("rock") is both.model and both.model_for("folk") is both.model
+    assert both.metrics["heldout_perplexity"] == {"funk": 9.0}
+    rock = GenerationSettings(style="rock", seed=3, **FAST)
+    assert generate(rock, both, render=False).midi == generate(rock, tiny, render=False).midi
+
+
+class _CopiesEverything:
+    """A stand-in originality guard that finds every piece copied."""
+
+    limit = 32
+
+    def copies(self, style: str, symbols: np.ndarray) -> bool:
+        return True
+
+
+def test_a_piece_that_replays_a_training_piece_is_drawn_again(tiny, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from engine.generate import ORIGINALITY_DRAWS
+    from engine.originality import GUARD_FILE, CopyGuard, note_intervals
+
+    settings = GenerationSettings(style="folk", seed=5, **FAST)
+    first = generate(settings, tiny, render=False)
+    assert first.pieces[0].draws == 1 and tiny.guard is None
+    # A guard whose training pieces hold that very piece: its first draw is refused.
+    folder = tmp_path / "guarded"
+    save_tiny_generator(folder)
+    symbols = note_intervals(first.midi)
+    CopyGuard.build({"folk": [symbols]}, limit=len(symbols) + 1).save(folder / GUARD_FILE)
+    guarded = load_generator(folder / "generator.pt", device="cpu")
+    assert guarded.guard is not None and guarded.guard.copies("folk", symbols)
+    again = generate(settings, guarded, render=False)
+    assert again.pieces[0].draws > 1 and not again.warnings
+    assert again.midi != first.midi
+    assert not guarded.guard.copies("folk", note_intervals(again.midi))
+    assert generate(settings, guarded, render=False).midi == again.midi  # still deterministic
+    # Other styles are not held back by the folk pieces.
+    rock = GenerationSettings(style="rock", seed=5, **FAST)
+    assert generate(rock, guarded, render=False).pieces[0].draws == 1
+    # When every draw copies, the last one is kept and the person is told.
+    stubborn = replace(tiny, guard=_CopiesEverything())
+    result = generate(settings, stubborn, render=False)
+    assert result.pieces[0].draws == ORIGINALITY_DRAWS
+    assert "after 4 draws" in result.warnings[0] and "seed 5" in result.warnings[0]
 
 
 def test_styles_cover_melodic_and_drum_styles() -> None:

@@ -207,3 +207,22 @@ def test_fine_tuning_from_a_generator_of_another_shape_is_a_clear_error(
     code = main(["--cache", str(cache), "--checkpoints", str(tmp_path / "b"),
                  "--init", str(broken), "--steps", "2", "--fresh"])  # fmt: skip
     assert code == 2
+
+
+def test_the_originality_guard_holds_the_training_pieces_only(
+    cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.originality import GUARD_FILE, CopyGuard, note_intervals
+    from engine.train import originality
+
+    assert originality.main(["--cache", str(cache), "--checkpoints", str(tmp_path)]) == 0
+    guard = CopyGuard.load(tmp_path / GUARD_FILE)
+    assert guard.limit == 32 and set(guard.tables) == set(STYLES)
+    folder = corpus_dir(cache)
+    rows = json.loads((folder / "index.json").read_text())
+    for row in rows:
+        played = guard.copies(row["style"], note_intervals(folder / row["midi_path"]))
+        assert played == (row["split"] == "train"), row  # 32-note pieces: found whole or not
+    missing = ["--cache", str(tmp_path / "none"), "--checkpoints", str(tmp_path)]
+    assert originality.main(missing) == 2  # no corpus there
+    assert "build the corpus first" in capsys.readouterr().err

@@ -31,6 +31,7 @@ class GeneratedTrack:
     tempo: float  # bpm
     seconds: float  # length, prompt included
     prompt_seconds: float  # how much of the start is the continued prompt
+    draws: int = 1  # more than 1: earlier draws replayed a training piece (engine.originality)
 
     @property
     def file_stem(self) -> str:
@@ -51,6 +52,7 @@ def keep_generation(result: GenerationResult) -> tuple[GeneratedTrack, ...]:
             tempo=piece.tempo,
             seconds=piece.seconds,
             prompt_seconds=piece.prompt_seconds,
+            draws=piece.draws,
         )
         for piece in result.pieces
     )

@@ -613,8 +613,8 @@ def write_model_card(
         else "\n"
         + textwrap.fill(
             f"Trained on {', '.join(chosen)} alone. Saved as `{DRUM_CHECKPOINT_NAME}` beside "
-            f"`{CHECKPOINT_NAME}` (same tokenizer), it is the model `engine.generate` samples the "
-            "drum styles with.",
+            f"`{CHECKPOINT_NAME}` (same tokenizer), it is the model `engine.generate` samples "
+            f"the drum styles among them with; every other style comes from `{CHECKPOINT_NAME}`.",
             95,
         )
         + "\n"

@@ -120,6 +120,21 @@ def test_without_audio_the_midi_is_still_offered(generate_page) -> None:
     assert charts(generate_page) == ["piano_roll_0"]
 
 
+def test_a_piece_drawn_again_says_so(generate_page) -> None:
+    from dataclasses import replace
+
+    from tests.app.conftest import generated_track
+
+    first, redrawn = generated_track(), replace(generated_track(seed=4), draws=2)
+    generate_page.session_state["generated_pieces"] = (first, redrawn)
+    generate_page.run()
+
+    assert not generate_page.exception
+    captions = [c.value for c in generate_page.caption if "notes" in c.value]
+    assert len(captions) == 2 and "replayed a training piece" not in captions[0]
+    assert "draw 2: the earlier ones replayed a training piece" in captions[1]
+
+
 def test_compare_with_real_music_opens_compare(generate_page) -> None:
     from tests.app.conftest import generated_track
 

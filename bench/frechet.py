@@ -57,6 +57,11 @@ def real_excerpts(
     return chosen
 
 
+def _sha256(path: Path) -> str | None:
+    """The file's sha256 in hex, or None when there is no such file."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
 def run(settings: SetSettings) -> dict[str, Any]:
     """The whole benchmark; returns the JSON figures."""
     pieces, seconds, seed = settings.pieces, settings.seconds, settings.seed
@@ -64,7 +69,12 @@ def run(settings: SetSettings) -> dict[str, Any]:
     from tqdm import tqdm
 
     from engine.compare import compare_sets
-    from engine.generate import default_checkpoint, load_generator, load_markov
+    from engine.generate import (
+        DRUM_CHECKPOINT_NAME,
+        default_checkpoint,
+        load_generator,
+        load_markov,
+    )
     from engine.genre import load_classifier
     from engine.train.dataset import default_cache_dir
     from engine.train.generator_data import corpus_dir, load_index
@@ -119,7 +129,8 @@ def run(settings: SetSettings) -> dict[str, Any]:
                 "real_excerpts_per_heldout_piece": windows,
                 "styles": list(styles),
                 "encoder": "checkpoints/genre.pt (256-d patch embeddings, ~3 s patches)",
-                "generator_sha256": hashlib.sha256(default_checkpoint().read_bytes()).hexdigest(),
+                "generator_sha256": _sha256(default_checkpoint()),
+                "drum_model_sha256": _sha256(default_checkpoint().with_name(DRUM_CHECKPOINT_NAME)),
             },
             "overall": {
                 **overall,

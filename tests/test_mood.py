@@ -43,6 +43,7 @@ from engine.train.mood import (
     midend_features,
     predict,
     tune_midend,
+    tune_soup,
     with_features,
 )
 from engine.train.mood_baseline import Rakel, make_base
@@ -348,6 +349,14 @@ def test_a_tuned_mid_end_learns_and_installs_beside_the_genre_model(
     heads = fit_heads(config, tuned, clips)
     tags, quadrants = predict(heads, config, tuned, clips)
     assert summarise(tags, data.tags, quadrants, data.quadrants)["macro_roc_auc"] > 0.9
+    # A soup of two: the weights of the seed-0 and seed-1 tunings, averaged.
+    second = tune_midend(config, data, clips, seed=1)
+    soup = tune_soup(replace(config, soup=2), data, clips).state_dict()
+    for name, value in midend.state_dict().items():
+        if value.is_floating_point():
+            mean = (value + second.state_dict()[name]) / 2
+            torch.testing.assert_close(soup[name], mean)
+    assert any(not torch.equal(v, soup[k]) for k, v in midend.state_dict().items())
 
     out = tmp_path / "encoder.pt"
     install_heads(genre_only, out, heads, "tuned", {}, midend)

@@ -99,6 +99,7 @@ class MoodTrainConfig:
     quadrant: str  # "four-way": softmax over Q1-Q4; "signs": valence + arousal sigmoids
     c: float  # inverse L2 strength of the logistic regressions (scikit-learn's C)
     stack_c: float | None = None  # C of the second stage re-reading the logits (None: none)
+    soup: int = 1  # "tuned": mid-ends tuned from seeds TUNE_SEED, +1, ..., weights averaged
 
 
 @dataclass(frozen=True)
@@ -189,8 +190,11 @@ def midend_features(midend: MusicnnBackend, fronts: list[np.ndarray]) -> list[np
         return [midend.trunk_features(torch.from_numpy(f).float()).numpy() for f in fronts]
 
 
-def tune_midend(config: MoodTrainConfig, data: MoodData, indices: list[int]) -> MusicnnBackend:
-    """A copy of `data.start` fine-tuned on every patch of the clips at `indices`.
+def tune_midend(
+    config: MoodTrainConfig, data: MoodData, indices: list[int], seed: int = TUNE_SEED
+) -> MusicnnBackend:
+    """A copy of `data.start` fine-tuned on every patch of the clips at `indices` (`seed` sets
+    the batches, dropout and head).
 
     The loss is the tags' binary cross-entropy and the quadrant's cross-entropy (weighted by
     their outputs, 12 and 4), through a linear head on the features standardised as the convex
@@ -198,8 +202,8 @@ def tune_midend(config: MoodTrainConfig, data: MoodData, indices: list[int]) -> 
     """
     if data.start is None or not data.fronts:
         raise ValueError("tuning the mid-end needs the front-end maps (load_data(fronts=True))")
-    torch.manual_seed(TUNE_SEED)
-    rng = np.random.default_rng(TUNE_SEED)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
     midend = copy.deepcopy(data.start)
     frozen = np.concatenate(midend_features(midend, [data.fronts[i] for i in indices]))
     mean = torch.from_numpy(frozen.mean(axis=0))
@@ -239,6 +243,22 @@ def tune_midend(config: MoodTrainConfig, data: MoodData, indices: list[int]) -> 
     return midend.eval()
 
 
+def tune_soup(config: MoodTrainConfig, data: MoodData, indices: list[int]) -> MusicnnBackend:
+    """`config.soup` mid-ends tuned as `tune_midend` does from consecutive seeds, their weights
+    averaged into one (a "model soup": they all start from the same pretrained mid-end)."""
+    tuned = [tune_midend(config, data, indices, TUNE_SEED + k) for k in range(config.soup)]
+    if len(tuned) == 1:
+        return tuned[0]
+    states = [m.state_dict() for m in tuned]
+    soup = {
+        name: torch.stack([s[name] for s in states]).mean(dim=0) if value.is_floating_point()
+        else value
+        for name, value in states[0].items()
+    }  # fmt: skip
+    tuned[0].load_state_dict(soup)
+    return tuned[0].eval()
+
+
 def with_features(
     config: MoodTrainConfig, data: MoodData, indices: list[int]
 ) -> tuple[MoodData, MusicnnBackend | None]:
@@ -246,7 +266,7 @@ def with_features(
     fine-tuned on those clips and every clip's features through it (with that mid-end)."""
     if config.source != "tuned":
         return data, None
-    midend = tune_midend(config, data, indices)
+    midend = tune_soup(config, data, indices)
     return replace(data, tuned=midend_features(midend, data.fronts)), midend
 
 
@@ -408,6 +428,7 @@ def variants(base: MoodTrainConfig) -> dict[str, MoodTrainConfig]:
     trunk = replace(base, source="trunk", quadrant="four-way")
     return {
         "tuned mid-end, four-way quadrant": replace(trunk, source="tuned"),
+        "tuned mid-end, soup of 3, four-way quadrant": replace(trunk, source="tuned", soup=3),
         "trunk, four-way quadrant": trunk,
         "trunk, valence/arousal signs": replace(trunk, quadrant="signs"),
         "embedding, four-way quadrant": replace(trunk, source="embedding"),
@@ -489,9 +510,10 @@ def main() -> None:
     parser.add_argument("--quadrant", choices=("four-way", "signs"), default="four-way")
     parser.add_argument("--c", type=float, default=1e-3, help="inverse L2 strength")
     parser.add_argument("--stack-c", type=float, help="second stage's C (default: none)")
+    parser.add_argument("--soup", type=int, default=1, help="tuned mid-ends averaged (tuned)")
     parser.add_argument("--figures", type=Path, default=Path("bench/results/mood_train.json"))
     args = parser.parse_args()
-    config = MoodTrainConfig(args.source, args.quadrant, args.c, args.stack_c)
+    config = MoodTrainConfig(args.source, args.quadrant, args.c, args.stack_c, args.soup)
     measured: dict[str, MoodTrainConfig] = {}
     if args.variants is None:
         if config.quadrant != "four-way":

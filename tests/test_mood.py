@@ -36,6 +36,7 @@ from engine.train.dataset import Example
 from engine.train.mood import (
     MoodData,
     MoodTrainConfig,
+    TunedMemo,
     fit_first_stage,
     fit_heads,
     fit_second_stage,
@@ -44,6 +45,7 @@ from engine.train.mood import (
     predict,
     tune_midend,
     tune_soup,
+    variants,
     with_features,
 )
 from engine.train.mood_baseline import Rakel, make_base
@@ -301,6 +303,15 @@ def test_the_second_stage_folds_into_one_linear_head(rng: np.random.Generator) -
     assert summarise(tags, data.tags, data.quadrants, data.quadrants)["macro_roc_auc"] > 0.95
 
 
+def test_variants_name_their_own_second_stage() -> None:
+    shipped = MoodTrainConfig(source="tuned", quadrant="four-way", c=0.001, stack_c=0.1)
+    measured = variants(shipped)
+    assert measured["tuned mid-end, four-way quadrant"].stack_c is None
+    assert measured["trunk, four-way quadrant"] == replace(shipped, source="trunk", stack_c=None)
+    stacked = [v.stack_c for k, v in measured.items() if "second stage" in k]
+    assert stacked == [0.03, 0.1, 1.0]
+
+
 def test_sources_concatenate_both_trunks_and_the_tag_logits(rng: np.random.Generator) -> None:
     data = tiny_mood_data(rng, dim=20)
     second = [rng.normal(size=(3, 5)).astype(np.float32) for _ in data.clips]
@@ -344,6 +355,10 @@ def test_a_tuned_mid_end_learns_and_installs_beside_the_genre_model(
     tuned, again = with_features(config, data, clips)
     assert again is not None  # tuned once more: the same weights (seeded)
     assert all(torch.equal(v, again.state_dict()[k]) for k, v in midend.state_dict().items())
+    memo: TunedMemo = {}  # variants that differ only in their heads share one tuning
+    shared = with_features(config, data, clips, memo)[1]
+    assert with_features(replace(config, stack_c=0.1), data, clips, memo)[1] is shared
+    assert with_features(replace(config, c=0.2), data, clips, memo)[1] is not shared
     assert tuned.features("tuned")[0].shape == (3, 1706)
     np.testing.assert_array_equal(tuned.tuned[5], midend_features(midend, fronts[5:6])[0])
     heads = fit_heads(config, tuned, clips)

@@ -9,17 +9,19 @@ trunk reads the frozen trunk's features, the ones the shared embedding is projec
 Each head is an L2-regularised logistic regression on standardised features (the
 standardisation is folded into the weights), fitted on every patch of every training clip
 with the clip's labels: a convex fit (L-BFGS); the fine-tuning is seeded, so a run repeats.
-With --stack-c, each tag's logit is then re-read from all 12 tag logits and the 4 quadrant
-logits (a second logistic regression per tag, fitted on out-of-fold first-stage clip logits,
-grouped by artist): tags borrow from related tags and from the well-learnt quadrant. Both
-stages are linear, so they fold into one linear mood head. The trunk, projection and genre
+With --stack-c (shipped: 0.1), each tag's logit is then re-read from all 12 tag logits and the
+4 quadrant logits (a second logistic regression per tag, fitted on out-of-fold first-stage clip
+logits, grouped by artist): tags borrow from related tags and from the well-learnt quadrant.
+Both stages are linear, so they fold into one linear mood head. The trunk, projection and genre
 head are copied bit for bit, so one forward pass gives embedding + genre + mood. Reads the
 musicnn outputs cached by engine.train.teacher.
 
 Variants (--variants measures them all: grouped 5-fold cross-validation on mer4q train, by
 artist, chooses; mer4q val is reported, never trained on; in "tuned" each fold tunes its own
 mid-end on its training clips):
-    --source tuned --quadrant four-way --c 0.001   heads on a tuned mid-end (shipped)
+    --source tuned --quadrant four-way --c 0.001 --stack-c 0.1
+                                                   heads on a tuned mid-end + second stage (shipped)
+    --stack-c 0                                    no second stage
     --source trunk                                 heads on the frozen trunk's features
     --source embedding                             heads on the shared 256-d embedding
     --quadrant signs                               valence + arousal heads; quadrant from signs
@@ -30,7 +32,7 @@ Name variants after --variants to measure only those; --cv-only leaves val out, 
 measured once, for the variant cross-validation chose (checkpoints/genre.md):
     python -m engine.train.mood --cv-only --variants "trunk, four-way quadrant" \
         "tuned mid-end, four-way quadrant" --figures /tmp/variants.json
-The second stage is measured on its own (not shipped: it trades MAP for AUC, checkpoints/genre.md):
+On the frozen trunk the second stage traded MAP for AUC (checkpoints/genre.md):
     python -m engine.train.mood --source trunk --stack-c 0.1 --out /tmp/genre_stacked.pt \
         --figures bench/results/mood_stack.json
 
@@ -89,6 +91,7 @@ TUNE_HEAD_LR = 1e-3  # the linear head's
 TUNE_BATCH = 32  # patches per step
 TUNE_DROPOUT = 0.1
 TUNE_SEED = 0
+STACK_C = 0.1  # the shipped second stage's C
 
 
 @dataclass(frozen=True)
@@ -259,15 +262,27 @@ def tune_soup(config: MoodTrainConfig, data: MoodData, indices: list[int]) -> Mu
     return tuned[0].eval()
 
 
+# Mid-ends already tuned, by (soup, C, fitted clips), with every clip's features through them.
+TunedMemo = dict[tuple[int, float, tuple[int, ...]], tuple[MoodData, MusicnnBackend]]
+
+
 def with_features(
-    config: MoodTrainConfig, data: MoodData, indices: list[int]
+    config: MoodTrainConfig, data: MoodData, indices: list[int], memo: TunedMemo | None = None
 ) -> tuple[MoodData, MusicnnBackend | None]:
     """The data the heads of `config` fit on the clips at `indices`: for "tuned", a mid-end
-    fine-tuned on those clips and every clip's features through it (with that mid-end)."""
+    fine-tuned on those clips and every clip's features through it (with that mid-end).
+
+    `memo` (for one `data`) keeps each tuning, so that variants differing only in their heads
+    share one per fold.
+    """
     if config.source != "tuned":
         return data, None
-    midend = tune_soup(config, data, indices)
-    return replace(data, tuned=midend_features(midend, data.fronts)), midend
+    memo = {} if memo is None else memo
+    key = (config.soup, config.c, tuple(indices))
+    if key not in memo:
+        midend = tune_soup(config, data, indices)
+        memo[key] = replace(data, tuned=midend_features(midend, data.fronts)), midend
+    return memo[key]
 
 
 def fit_heads(config: MoodTrainConfig, data: MoodData, indices: list[int]) -> dict[str, nn.Linear]:
@@ -388,13 +403,14 @@ def predict(
 
 
 def evaluate(
-    config: MoodTrainConfig, data: MoodData, *, val: bool = True
+    config: MoodTrainConfig, data: MoodData, *, val: bool = True, memo: TunedMemo | None = None
 ) -> tuple[dict, dict[str, nn.Linear] | None, MusicnnBackend | None]:
     """Grouped cross-validation figures on train, and val figures of heads fitted on train.
 
     Args:
         val: also fit on all of train and measure val (False: cross-validation only, so
             that val is measured once, for the variant cross-validation chose).
+        memo: tuned mid-ends to share with other variants on the same `data` (with_features).
 
     Returns:
         (figures, the heads fitted on all of train or None without `val`, their tuned
@@ -406,7 +422,7 @@ def evaluate(
     folds = []
     for fit, held in GroupKFold(n_splits=FOLDS).split(train_set, groups=groups):
         fit_set, held_set = [train_set[i] for i in fit], [train_set[i] for i in held]
-        fold, _ = with_features(config, data, fit_set)
+        fold, _ = with_features(config, data, fit_set, memo)
         tags, quadrants = predict(fit_heads(config, fold, fit_set), config, fold, held_set)
         folds.append(summarise(tags, data.tags[held_set], quadrants, data.quadrants[held_set]))
     keys = ("macro_roc_auc", "mean_average_precision", "quadrant_accuracy")
@@ -416,7 +432,7 @@ def evaluate(
     }
     if not val:
         return figures, None, None
-    data, midend = with_features(config, data, train_set)
+    data, midend = with_features(config, data, train_set, memo)
     heads = fit_heads(config, data, train_set)
     tags, quadrants = predict(heads, config, data, val_set)
     figures["val"] = summarise(tags, data.tags[val_set], quadrants, data.quadrants[val_set])
@@ -425,10 +441,16 @@ def evaluate(
 
 def variants(base: MoodTrainConfig) -> dict[str, MoodTrainConfig]:
     """The variants the model card compares (each with `base`'s C unless named)."""
-    trunk = replace(base, source="trunk", quadrant="four-way")
+    trunk = replace(base, source="trunk", quadrant="four-way", stack_c=None, soup=1)
     return {
         "tuned mid-end, four-way quadrant": replace(trunk, source="tuned"),
         "tuned mid-end, soup of 3, four-way quadrant": replace(trunk, source="tuned", soup=3),
+        **{
+            f"tuned mid-end, second stage C {stack_c:g}, four-way quadrant": replace(
+                trunk, source="tuned", stack_c=stack_c
+            )
+            for stack_c in (0.03, 0.1, 1.0)
+        },
         "trunk, four-way quadrant": trunk,
         "trunk, valence/arousal signs": replace(trunk, quadrant="signs"),
         "embedding, four-way quadrant": replace(trunk, source="embedding"),
@@ -509,11 +531,13 @@ def main() -> None:
     parser.add_argument("--source", choices=SOURCES, default="tuned")
     parser.add_argument("--quadrant", choices=("four-way", "signs"), default="four-way")
     parser.add_argument("--c", type=float, default=1e-3, help="inverse L2 strength")
-    parser.add_argument("--stack-c", type=float, help="second stage's C (default: none)")
+    parser.add_argument(
+        "--stack-c", type=float, default=STACK_C, help="second stage's C (0: no second stage)"
+    )
     parser.add_argument("--soup", type=int, default=1, help="tuned mid-ends averaged (tuned)")
     parser.add_argument("--figures", type=Path, default=Path("bench/results/mood_train.json"))
     args = parser.parse_args()
-    config = MoodTrainConfig(args.source, args.quadrant, args.c, args.stack_c, args.soup)
+    config = MoodTrainConfig(args.source, args.quadrant, args.c, args.stack_c or None, args.soup)
     measured: dict[str, MoodTrainConfig] = {}
     if args.variants is None:
         if config.quadrant != "four-way":
@@ -535,8 +559,9 @@ def main() -> None:
         fronts="tuned" in sources,
     )
     if args.variants is not None:
+        memo: TunedMemo = {}
         figures = {
-            name: evaluate(variant, data, val=not args.cv_only)[0]
+            name: evaluate(variant, data, val=not args.cv_only, memo=memo)[0]
             for name, variant in measured.items()
         }
     else:

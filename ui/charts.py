@@ -285,6 +285,11 @@ def pitch_class_bars(sides: Sequence[tuple[str, PitchClasses]]) -> go.Figure:
     return figure
 
 
+def _drum_name(pitch: int) -> str:
+    """The General MIDI drum at `pitch` ("Acoustic Snare"), or "drum N" off the drum map."""
+    return pretty_midi.note_number_to_drum_name(int(pitch)) or f"drum {int(pitch)}"
+
+
 def piano_roll(
     roll: PianoRoll, *, prompt_seconds: float = 0.0, title: str = "Piano roll"
 ) -> go.Figure:
@@ -307,8 +312,9 @@ def piano_roll(
                 y=pitch,
                 mode="markers",
                 name=name,
+                text=[_drum_name(p) for p in pitch],
                 marker={"symbol": "line-ns-open", "size": 8, "color": "#7a7a8c"},
-                hovertemplate="%{x:.2f} s, drum %{y}<extra>Drums</extra>",
+                hovertemplate="%{x:.2f} s, %{text}<extra>Drums</extra>",
             )
         else:
             # One line per note, separated by gaps (None): thousands of notes in one trace.
@@ -334,15 +340,16 @@ def piano_roll(
             annotation_text="prompt",
             annotation_position="top left",
         )
-    octaves = list(range(24, 109, 12))
+    if len(roll) and roll.is_drum.all():  # a beat alone: a row per drum, by name
+        ticks = [int(p) for p in np.unique(roll.pitch)]
+        labels = [_drum_name(p) for p in ticks]
+    else:
+        ticks = list(range(24, 109, 12))
+        labels = [pretty_midi.note_number_to_name(p) for p in ticks]
     figure.update_layout(
         title=title,
         xaxis={"title": "seconds", "range": [0, max(roll.duration, 1.0)]},
-        yaxis={
-            "title": None,
-            "tickvals": octaves,
-            "ticktext": [pretty_midi.note_number_to_name(p) for p in octaves],
-        },
+        yaxis={"title": None, "tickvals": ticks, "ticktext": labels},
         height=340,
         margin=_MARGIN,
         legend={"orientation": "h", "y": -0.2},

@@ -131,13 +131,14 @@ if listener is not None:
                 st.rerun()
 
     with models.LIBRARY_LOCK:
-        graph = listeners.follow_graph(library.follows())
+        follows = library.follows()
+        graph = listeners.follow_graph(follows)
         voters = listeners.neighbourhood(graph, listener.listener_id, radius=2)
         labels = {x.listener_id: listener_label(x) for x in library.listeners()}
     if voters:
         weights = {v.listener_id: v.weight for v in voters}
         st.plotly_chart(
-            charts.neighbourhood(library.follows(), weights, listener.listener_id, labels),
+            charts.neighbourhood(follows, weights, listener.listener_id, labels),
             key="neighbourhood",
         )
         st.dataframe(

@@ -33,6 +33,7 @@ from engine.mood import (
     valence_arousal,
 )
 from engine.train.dataset import Example
+from engine.train.metrics import bootstrap_interval
 from engine.train.mood import (
     MoodData,
     MoodTrainConfig,
@@ -51,6 +52,7 @@ from engine.train.mood import (
 from engine.train.mood_baseline import Rakel, make_base
 from engine.train.mood_data import (
     MoodClip,
+    intervals,
     quadrant_indices,
     read_clips,
     read_tag_sets,
@@ -155,6 +157,33 @@ def test_summary_counts_quadrants_and_their_signs() -> None:
     assert figures["quadrant_accuracy"] == pytest.approx(9 / 12)
     assert figures["valence_accuracy"] == pytest.approx(9 / 12)
     assert figures["arousal_accuracy"] == pytest.approx(11 / 12)
+
+
+def test_bootstrap_intervals_bracket_the_figure_and_narrow_with_more_items(
+    rng: np.random.Generator,
+) -> None:
+    values = rng.normal(size=1000)
+    few = bootstrap_interval(lambda i: float(values[:50][i].mean()), 50)
+    many = bootstrap_interval(lambda i: float(values[i].mean()), 1000)
+    assert few[0] < values[:50].mean() < few[1]
+    assert many[0] < values.mean() < many[1]
+    assert many[1] - many[0] < (few[1] - few[0]) / 2  # ~ 1 / sqrt(20) as wide
+    assert bootstrap_interval(lambda i: float(values[:50][i].mean()), 50) == few  # seeded
+
+
+def test_mood_intervals_of_perfect_and_of_noisy_scores(rng: np.random.Generator) -> None:
+    tags = (rng.random((60, len(MOOD_TAGS))) < 0.3).astype(np.float32)
+    quadrants = np.arange(60) % 4
+    perfect = intervals(tags * 0.8 + 0.1, tags, quadrants, quadrants, resamples=200)
+    assert perfect["macro_roc_auc"] == [1.0, 1.0]
+    assert perfect["quadrant_accuracy"] == [1.0, 1.0]
+    noisy = tags * 0.5 + rng.random(tags.shape)
+    wrong = np.where(np.arange(60) % 3 == 0, (quadrants + 1) % 4, quadrants)
+    figures = summarise(noisy, tags, wrong, quadrants)
+    spread = intervals(noisy, tags, wrong, quadrants, resamples=200)
+    for name in ("macro_roc_auc", "mean_average_precision", "quadrant_accuracy"):
+        low, high = spread[name]
+        assert low < figures[name] < high
 
 
 # --- inference ------------------------------------------------------------------------------

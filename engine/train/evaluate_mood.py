@@ -2,7 +2,8 @@
 
 Each mer4q val clip goes through engine.mood.predict_moods (the inference path: patches cut
 as the app cuts them, bfloat16 where the CPU has it); the classic baseline's figures
-(engine.train.mood_baseline, run first) are copied beside them.
+(engine.train.mood_baseline, run first) are copied beside them. 95% bootstrap intervals of
+the headline figures show how far the draw of so few clips moves them.
 
     python -m engine.train.mood_baseline
     python -m engine.train.evaluate_mood --out bench/results/mood_eval.json
@@ -22,6 +23,7 @@ from engine.genre import DEFAULT_CHECKPOINT, load_classifier
 from engine.mood import MOOD_TAGS, QUADRANTS, predict_moods
 from engine.train.dataset import DEFAULT_DATA_DIR, default_cache_dir, load_audio, load_manifest
 from engine.train.mood_data import (
+    intervals,
     mer4q_examples,
     quadrant_indices,
     read_clips,
@@ -53,10 +55,12 @@ def main() -> None:
         quadrants.append(QUADRANTS.index(prediction.quadrant))
     targets = tag_targets([c.moods for c in clips], read_tag_sets(args.data))
     baseline = json.loads(args.baseline.read_text())
+    scored = np.array(tags), targets, np.array(quadrants), quadrant_indices(clips)
     figures = {
         "checkpoint": str(args.checkpoint),
         "bfloat16": classifier.bfloat16,
-        "val": summarise(np.array(tags), targets, np.array(quadrants), quadrant_indices(clips)),
+        "val": summarise(*scored),
+        "val_intervals": intervals(*scored),
         "baseline": {"model": baseline["model"], "val": baseline["val"]},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+from scipy.stats import bootstrap
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 
@@ -60,3 +63,29 @@ def mean_average_precision(
     """Mean over classes of the average precision (MAP), classes with a positive item only."""
     scores = per_class_average_precision(probabilities, targets, names)
     return float(np.mean(list(scores.values()))) if scores else float("nan")
+
+
+def bootstrap_interval(
+    statistic: Callable[[np.ndarray], float],
+    items: int,
+    *,
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of `statistic` over `items` items drawn with replacement.
+
+    Args:
+        statistic: the figure of a resample, given the indices of its items.
+        items: how many items the figure was measured on.
+    """
+    result = bootstrap(
+        (np.arange(items),),
+        statistic,
+        n_resamples=resamples,
+        vectorized=False,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)

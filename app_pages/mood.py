@@ -12,6 +12,46 @@ from ui.library import build_demo_library
 from ui.listener import current_listener, listener_label
 
 ANSWERED_TAGS = 6  # tags offered for accept/reject: the listener's likeliest
+# How a tag's held-out ROC-AUC reads, from the lowest band up (the last band has no bound).
+READINGS = ((0.6, "close to a guess"), (0.75, "fair"), (0.85, "good"), (float("inf"), "strong"))
+
+
+def _reading(roc_auc: float) -> str:
+    return next(words for bound, words in READINGS if roc_auc < bound)
+
+
+def _reliability(top: list[str] | tuple[str, ...]) -> None:
+    """How well the model hears each tag: a warning for weak top tags, the figures below."""
+    reliability = models.mood_reliability()
+    if not reliability:
+        return
+    weak = [r for r in reliability if r.tag in top and r.roc_auc < READINGS[0][0]]
+    if weak:
+        st.caption(
+            "The model barely hears "
+            + ", ".join(f"**{r.tag}** (ROC-AUC {r.roc_auc:.2f})" for r in weak)
+            + " on clips it never trained on: "
+            + ("this tag is" if len(weak) == 1 else "these tags are")
+            + " little more than a guess."
+        )
+    with st.expander("How well the model hears each tag", icon=":material/insights:"):
+        st.caption(
+            f"ROC-AUC of each tag on {reliability[0].measured} held-out real clips: 0.5 is "
+            "guessing, 1.0 ranks every clip that carries the tag above every clip that does "
+            "not. Few clips carry some tags, so their figures are rough."
+        )
+        st.dataframe(
+            [
+                {
+                    "tag": r.tag,
+                    "ROC-AUC": round(r.roc_auc, 2),
+                    "reading": _reading(r.roc_auc),
+                    "held-out clips with it": r.clips,
+                }
+                for r in sorted(reliability, key=lambda r: -r.roc_auc)
+            ],
+            hide_index=True,
+        )
 
 
 def _build_demo() -> None:
@@ -99,6 +139,7 @@ st.plotly_chart(
     ),
     key="mood_bars",
 )
+_reliability(personal.top_tags if personal else crowd.top_tags)
 
 if listener is not None:
     st.subheader(f"Does {listener.name} hear these?")

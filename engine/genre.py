@@ -72,6 +72,7 @@ class GenreClassifier:
     device: torch.device  # where the encoder runs
     bfloat16: bool = False  # run in bfloat16 on a CPU with native bf16 (about 2x faster)
     head_labels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # other heads' outputs
+    metrics: dict = field(default_factory=dict)  # the figures stored in the checkpoint
 
 
 @dataclass(frozen=True)
@@ -95,13 +96,14 @@ def load_classifier(path: Path | None = None) -> GenreClassifier:
     """
     path = Path(path or os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    encoder, labels, _ = StudioEncoder.from_checkpoint(path, device=device)
+    encoder, labels, metrics = StudioEncoder.from_checkpoint(path, device=device)
     return GenreClassifier(
         encoder=encoder,
         labels=tuple(labels["genre"]),
         device=device,
         bfloat16=device.type == "cpu" and cpu_has_native_bfloat16(),
         head_labels={head: tuple(names) for head, names in labels.items() if head != "genre"},
+        metrics=metrics if isinstance(metrics, dict) else {},
     )
 
 

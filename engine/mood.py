@@ -68,6 +68,31 @@ class MoodPrediction:
     warnings: tuple[str, ...]  # carried over from loading (silence, cut to 10 minutes)
 
 
+@dataclass(frozen=True)
+class TagReliability:
+    """How well the mood heads rank clips by one tag, measured on clips never trained on."""
+
+    tag: str
+    roc_auc: float  # 0.5 is guessing; 1.0 ranks every clip that carries the tag first
+    clips: int  # how many of the measured clips carry the tag (few: a rough figure)
+    measured: int  # how many clips it was measured on
+
+
+def tag_reliability(classifier: GenreClassifier) -> tuple[TagReliability, ...]:
+    """Each tag's ROC-AUC on mer4q val, as `engine.train.mood` stored it in the checkpoint;
+    empty when the checkpoint holds no such figures."""
+    try:
+        val = classifier.metrics["mood"]["val"]
+        aucs, positives = val["roc_auc"], val.get("positives", {})
+        return tuple(
+            TagReliability(tag, float(aucs[tag]), int(positives.get(tag, 0)), int(val["clips"]))
+            for tag in MOOD_TAGS
+            if tag in aucs
+        )
+    except (KeyError, AttributeError, TypeError, ValueError):  # none stored, or another shape
+        return ()
+
+
 def quadrant_of(valence: float, arousal: float) -> str:
     """The Russell quadrant of a (valence, arousal) point; zero counts as positive."""
     signs = (1 if valence >= 0 else -1, 1 if arousal >= 0 else -1)

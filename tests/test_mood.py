@@ -28,8 +28,10 @@ from engine.mood import (
     QUADRANT_SIGNS,
     QUADRANTS,
     TOP_TAGS,
+    TagReliability,
     predict_moods,
     quadrant_of,
+    tag_reliability,
     valence_arousal,
 )
 from engine.train.dataset import Example
@@ -253,6 +255,21 @@ def test_bad_files_raise_engine_errors(mood_checkpoint: Path, tmp_path: Path) ->
     text.write_text("these are not sounds")
     with pytest.raises(UnsupportedFormat):
         predict_moods(text, classifier)
+
+
+def test_tag_reliability_reads_the_figures_stored_in_the_checkpoint(tmp_path: Path) -> None:
+    val = {"clips": 100, "roc_auc": {"joy": 0.88, "moving": 0.5}, "positives": {"joy": 12}}
+    path = tmp_path / "measured.pt"
+    torch.manual_seed(0)
+    StudioEncoder(TINY_MOOD).save(path, labels=MOOD_LABELS, metrics={"mood": {"val": val}})
+    classifier = load_classifier(path)
+
+    assert tag_reliability(classifier) == (  # in MOOD_TAGS order; a tag not stored is left out
+        TagReliability("moving", 0.5, 0, 100),
+        TagReliability("joy", 0.88, 12, 100),
+    )
+    for metrics in ({}, {"mood": 3}, {"mood": {"val": {"roc_auc": {"joy": "high"}}}}):
+        assert tag_reliability(replace(classifier, metrics=metrics)) == ()
 
 
 def test_a_model_without_mood_heads_is_a_clear_error(tmp_path: Path, make_tone) -> None:

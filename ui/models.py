@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from engine.genre import ClipAnalysis, GenreClassifier, GenrePrediction
     from engine.library import Library
     from engine.listeners import Calibration
-    from engine.mood import MoodPrediction
+    from engine.mood import MoodPrediction, TagReliability
     from engine.similar import SearchModels, TrackDescription
 
 # Torch modules are shared across sessions (Streamlit runs each session in its own thread):
@@ -301,6 +301,13 @@ def _moods(sha256: str, name: str, _data: bytes) -> MoodPrediction:
     from engine import mood
 
     return mood.moods_from(_analysis(sha256, name, _data))
+
+
+def mood_reliability() -> tuple[TagReliability, ...]:
+    """How well the shipped mood heads hear each tag (empty when the model stores no figures)."""
+    from engine import mood
+
+    return mood.tag_reliability(genre_classifier())
 
 
 @st.cache_resource(show_spinner="Loading the search model…")

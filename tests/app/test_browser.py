@@ -199,6 +199,9 @@ def test_tag_moods_for_a_listener_and_answer(
     metric = page.locator('[data-testid="stMetric"]')
     expect(metric).to_contain_text("Moods", timeout=ANALYSIS_MS)
     expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(2)  # plane, tags
+    page.get_by_text("How well the model hears each tag").click()  # the shipped model's figures
+    expect(page.get_by_text("held-out real clips")).to_be_visible()
+    expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible()
 
     sidebar = page.locator('[data-testid="stSidebar"]')
     sidebar.locator('[data-testid="stSelectbox"]').first.click()

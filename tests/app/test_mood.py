@@ -9,7 +9,7 @@ import pytest
 
 from engine.errors import ModelUnavailable
 from engine.library import Library
-from engine.mood import MOOD_TAGS
+from engine.mood import MOOD_TAGS, TagReliability
 from tests.app.conftest import fake_description, fake_moods
 
 PAGE = "app_pages/mood.py"
@@ -44,6 +44,21 @@ def make_community(home: Path) -> None:
         library.import_community(folder, tags=MOOD_TAGS)
 
 
+RELIABILITY = (  # as the checkpoint would store it: a strong, a fair and a chance-level tag
+    TagReliability("moving", 0.5, 12, 100),
+    TagReliability("sadness", 0.7, 20, 100),
+    TagReliability("joy", 0.88, 12, 100),
+)
+
+
+@pytest.fixture(autouse=True)
+def stub_reliability(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped model's per-tag figures, without loading it."""
+    from ui import models
+
+    monkeypatch.setattr(models, "mood_reliability", lambda: RELIABILITY)
+
+
 @pytest.fixture
 def mood_page(app, studio_home, stub_moods, wav_bytes):
     """The Mood page with a community, a clip uploaded, moods stubbed."""
@@ -58,6 +73,12 @@ def mood_page(app, studio_home, stub_moods, wav_bytes):
 
 def charts(app) -> list[str]:
     return [element.key for element in app.get("plotly_chart")]
+
+
+def table_with(app, column: str):
+    """The one table on the page that has `column`."""
+    (table,) = [d.value for d in app.dataframe if column in d.value.columns]
+    return table
 
 
 def pick(app, listener_id: str | None) -> None:
@@ -85,6 +106,27 @@ def test_the_crowd_view_without_a_listener(mood_page) -> None:
     assert not [b for b in mood_page.button if b.key and b.key.startswith("answer_")]
 
 
+def test_each_tag_shows_how_well_the_model_hears_it(mood_page) -> None:
+    table = table_with(mood_page, "ROC-AUC")
+    assert table["tag"].tolist() == ["joy", "sadness", "moving"]  # best heard first
+    assert table["reading"].tolist() == ["strong", "fair", "close to a guess"]
+    assert table["held-out clips with it"].tolist() == [12, 20, 12]
+    assert mood_page.expander[0].label == "How well the model hears each tag"
+    assert "100 held-out real clips" in " ".join(c.value for c in mood_page.caption)
+    assert "barely hears" not in " ".join(c.value for c in mood_page.caption)  # joy is heard
+
+
+def test_a_chance_level_top_tag_is_flagged(app, studio_home, stub_moods, wav_bytes) -> None:
+    stub_moods(fake_moods(top="moving"))
+    app.run()
+    app.switch_page(PAGE).run()
+    app.file_uploader[0].set_value(("song.wav", wav_bytes, "audio/wav")).run()
+
+    assert not app.exception
+    note = next(c.value for c in app.caption if "barely hears" in c.value)
+    assert "**moving** (ROC-AUC 0.50)" in note and "sadness" not in note
+
+
 def test_a_listener_hears_what_those_they_follow_hear(mood_page) -> None:
     pick(mood_page, "ann")
 
@@ -92,7 +134,7 @@ def test_a_listener_hears_what_those_they_follow_hear(mood_page) -> None:
     assert mood_page.metric[0].label == "Moods for Ann"
     assert "sadness" in mood_page.metric[0].value  # bob tagged sadness; ann follows bob
     assert charts(mood_page) == ["valence_arousal", "mood_bars", "neighbourhood"]
-    table = mood_page.dataframe[0].value
+    table = table_with(mood_page, "vote weight")
     assert table["listener"].tolist() == ["Bob · north · simulated"]
     assert table["vote weight"].tolist() == [1.0]
 

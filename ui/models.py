@@ -304,10 +304,15 @@ def _moods(sha256: str, name: str, _data: bytes) -> MoodPrediction:
 
 
 def mood_reliability() -> tuple[TagReliability, ...]:
-    """How well the shipped mood heads hear each tag (empty when the model stores no figures)."""
+    """How well the shipped mood heads hear each tag (empty when the model stores no figures
+    or cannot be loaded: the figures are an aside, never an error)."""
     from engine import mood
+    from engine.errors import EngineError
 
-    return mood.tag_reliability(genre_classifier())
+    try:
+        return mood.tag_reliability(genre_classifier())
+    except EngineError:
+        return ()
 
 
 @st.cache_resource(show_spinner="Loading the search model…")

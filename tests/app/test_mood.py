@@ -51,7 +51,7 @@ RELIABILITY = (  # as the checkpoint would store it: a strong, a fair and a chan
 )
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def stub_reliability(monkeypatch: pytest.MonkeyPatch) -> None:
     """The shipped model's per-tag figures, without loading it."""
     from ui import models
@@ -60,7 +60,7 @@ def stub_reliability(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def mood_page(app, studio_home, stub_moods, wav_bytes):
+def mood_page(app, studio_home, stub_moods, stub_reliability, wav_bytes):
     """The Mood page with a community, a clip uploaded, moods stubbed."""
     make_community(studio_home)
     calls = stub_moods(fake_moods(top="joy"))
@@ -116,7 +116,9 @@ def test_each_tag_shows_how_well_the_model_hears_it(mood_page) -> None:
     assert "barely hears" not in " ".join(c.value for c in mood_page.caption)  # joy is heard
 
 
-def test_a_chance_level_top_tag_is_flagged(app, studio_home, stub_moods, wav_bytes) -> None:
+def test_a_chance_level_top_tag_is_flagged(
+    app, studio_home, stub_moods, stub_reliability, wav_bytes
+) -> None:
     stub_moods(fake_moods(top="moving"))
     app.run()
     app.switch_page(PAGE).run()
@@ -125,6 +127,25 @@ def test_a_chance_level_top_tag_is_flagged(app, studio_home, stub_moods, wav_byt
     assert not app.exception
     note = next(c.value for c in app.caption if "barely hears" in c.value)
     assert "**moving** (ROC-AUC 0.50)" in note and "sadness" not in note
+
+
+def test_without_the_model_s_figures_the_moods_still_show(
+    app, studio_home, stub_moods, wav_bytes, monkeypatch
+) -> None:
+    from ui import models
+
+    def unavailable():
+        raise ModelUnavailable("checkpoints/genre.pt is missing")
+
+    stub_moods()
+    monkeypatch.setattr(models, "genre_classifier", unavailable)
+    app.run()
+    app.switch_page(PAGE).run()
+    app.file_uploader[0].set_value(("song.wav", wav_bytes, "audio/wav")).run()
+
+    assert not app.exception and not app.error
+    assert app.metric[0].value.startswith("joy")
+    assert not app.expander  # no figures to show, and no error for it
 
 
 def test_a_listener_hears_what_those_they_follow_hear(mood_page) -> None:

@@ -17,6 +17,7 @@ READINGS = ((0.6, "close to a guess"), (0.75, "fair"), (0.85, "good"), (float("i
 
 
 def _reading(roc_auc: float) -> str:
+    """A tag's held-out ROC-AUC in words."""
     return next(words for bound, words in READINGS if roc_auc < bound)
 
 

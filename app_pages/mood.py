@@ -12,8 +12,14 @@ from ui.library import build_demo_library
 from ui.listener import current_listener, listener_label
 
 ANSWERED_TAGS = 6  # tags offered for accept/reject: the listener's likeliest
+GUESS_AUC = 0.6  # below this held-out ROC-AUC a tag is close to a guess
 # How a tag's held-out ROC-AUC reads, from the lowest band up (the last band has no bound).
-READINGS = ((0.6, "close to a guess"), (0.75, "fair"), (0.85, "good"), (float("inf"), "strong"))
+READINGS = (
+    (GUESS_AUC, "close to a guess"),
+    (0.75, "fair"),
+    (0.85, "good"),
+    (float("inf"), "strong"),
+)
 
 
 def _reading(roc_auc: float) -> str:
@@ -26,7 +32,7 @@ def _reliability(top: list[str] | tuple[str, ...]) -> None:
     reliability = models.mood_reliability()
     if not reliability:
         return
-    weak = [r for r in reliability if r.tag in top and r.roc_auc < READINGS[0][0]]
+    weak = [r for r in reliability if r.tag in top and r.roc_auc < GUESS_AUC]
     if weak:
         st.caption(
             "The model barely hears "

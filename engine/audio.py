@@ -21,6 +21,9 @@ from engine.errors import (
 SAMPLE_RATE = 22_050  # Hz: the studio's one analysis rate
 MAX_SECONDS = 600.0  # at most 10 minutes of a file are analysed
 SILENCE_PEAK = 1e-4  # peak amplitude below which a clip counts as silent
+# RMS range (dB re full scale) of released music: the 4Q MER clips' 5th-95th percentiles. The
+# models were trained on music at this level; rendered training segments are set into it.
+RELEASED_RMS_DB = (-24.0, -11.0)
 SUPPORTED_FORMATS = "WAV, FLAC, OGG (Vorbis or Opus) and MP3"
 
 AudioSource = str | Path | bytes
@@ -165,6 +168,30 @@ def load(source: AudioSource, *, name: str | None = None) -> Clip:
         sha256=hashlib.sha256(data).hexdigest(),
         warnings=tuple(warnings),
     )
+
+
+def rms_db(samples: np.ndarray) -> float:
+    """RMS level of `samples` in dB re full scale (-inf for digital silence)."""
+    power = float(np.mean(np.square(samples, dtype=np.float64)))
+    return 10.0 * np.log10(power) if power > 0.0 else -np.inf
+
+
+def released_level(samples: np.ndarray) -> np.ndarray:
+    """`samples` scaled into the RMS range of released music (`RELEASED_RMS_DB`): a quiet
+    recording is raised to its floor, an over-loud one lowered to its ceiling, and music
+    already inside it (or silence) is returned as it is.
+
+    The models read what they were trained on: without this, the same song 20 dB quieter
+    (a phone or microphone recording) reads as other music.
+    """
+    if float(np.abs(samples).max(initial=0.0)) < SILENCE_PEAK:
+        return samples
+    level = rms_db(samples)
+    low, high = RELEASED_RMS_DB
+    target = min(max(level, low), high)
+    if target == level:
+        return samples
+    return (samples * np.float32(10.0 ** ((target - level) / 20.0))).astype(np.float32)
 
 
 def from_array(samples: np.ndarray, sample_rate: int, name: str = "clip") -> Clip:

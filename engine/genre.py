@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from scipy.special import expit
 
-from engine.audio import Clip
+from engine.audio import Clip, released_level
 from engine.features import (
     ENCODER_HOP,
     ENCODER_RATE,
@@ -118,13 +118,21 @@ def cpu_has_native_bfloat16() -> bool:
 
 
 def encoder_patches(
-    samples: np.ndarray, config: EncoderConfig, *, hop_frames: int = PATCH_HOP_FRAMES
+    samples: np.ndarray,
+    config: EncoderConfig,
+    *,
+    hop_frames: int = PATCH_HOP_FRAMES,
+    levelled: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cut a clip's encoder input into patches, `hop_frames` apart (default: no overlap).
+    """Cut a clip's encoder input into patches, `hop_frames` apart (default: no overlap), from
+    the samples brought to the level of released music (`released_level`; `levelled=False`:
+    as they are, to measure what that changes).
 
     Returns:
         (patches (N, channels, mels, frames), start time of each patch in seconds)
     """
+    if levelled:
+        samples = released_level(samples)
     if config.input_channels == 3:
         log_mel = encoder_hpss_log_mel(samples)
     else:
@@ -162,7 +170,11 @@ def patch_probabilities(
 
 
 def analyse(
-    clip: Clip, classifier: GenreClassifier, *, hop_frames: int = PATCH_HOP_FRAMES
+    clip: Clip,
+    classifier: GenreClassifier,
+    *,
+    hop_frames: int = PATCH_HOP_FRAMES,
+    levelled: bool = True,
 ) -> ClipAnalysis:
     """Run the encoder once over a clip: every head's outputs and the embedding, per patch.
 
@@ -171,9 +183,10 @@ def analyse(
         classifier: from load_classifier.
         hop_frames: encoder frames between patch starts (default: patches do not overlap;
             similar-track search reads half-overlapping ones).
+        levelled: read the clip at the level of released music (see `encoder_patches`).
     """
     patches, starts = encoder_patches(
-        clip.samples, classifier.encoder.config, hop_frames=hop_frames
+        clip.samples, classifier.encoder.config, hop_frames=hop_frames, levelled=levelled
     )
     embeddings, logits = patch_logits(patches, classifier)
     return ClipAnalysis(

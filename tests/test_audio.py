@@ -119,6 +119,26 @@ def test_silence_is_a_warning_not_an_error(encode) -> None:
     assert "silent" in clip.warnings[0]
 
 
+def test_released_music_is_read_at_its_own_level(make_tone) -> None:
+    samples = make_tone(seconds=2.0, amplitude=0.1)[:, 0]  # -23 dB RMS: inside the range
+    assert audio.released_level(samples) is samples
+
+
+@pytest.mark.parametrize(("gain", "bound"), [(0.01, 0), (0.001, 0), (4.0, 1)])
+def test_quiet_and_loud_clips_are_brought_to_released_music(make_tone, gain, bound) -> None:
+    samples = gain * make_tone(seconds=2.0, amplitude=0.5)[:, 0]
+    levelled = audio.released_level(samples)
+    assert levelled.dtype == np.float32
+    assert audio.rms_db(levelled) == pytest.approx(audio.RELEASED_RMS_DB[bound], abs=0.01)
+    np.testing.assert_allclose(levelled / levelled.max(), samples / samples.max(), atol=1e-6)
+
+
+def test_silence_is_not_raised() -> None:
+    samples = np.full(RATE, audio.SILENCE_PEAK / 2, np.float32)
+    assert audio.released_level(samples) is samples
+    assert audio.rms_db(np.zeros(RATE, np.float32)) == -np.inf
+
+
 # --- every user error is an InvalidAudio subclass with a message a person can act on ---------
 
 

@@ -10,7 +10,14 @@ import torch
 
 from engine.audio import SAMPLE_RATE, from_array
 from engine.errors import ModelUnavailable
-from engine.genre import GENRES, SEGMENT_SECONDS, GenreClassifier, classify, load_classifier
+from engine.genre import (
+    GENRES,
+    SEGMENT_SECONDS,
+    GenreClassifier,
+    analyse,
+    classify,
+    load_classifier,
+)
 from engine.models.encoder import EncoderConfig, StudioEncoder
 
 TINY = EncoderConfig(trunk="cnn", cnn_width=4, embedding_dim=16)
@@ -81,6 +88,17 @@ def test_silence_is_classified_with_a_warning(tiny_checkpoint: Path) -> None:
     clip = from_array(np.zeros(SAMPLE_RATE * 3, dtype=np.float32), SAMPLE_RATE, name="quiet.wav")
     prediction = classify(clip, load_classifier(tiny_checkpoint))
     assert any("silent" in warning for warning in prediction.warnings)
+
+
+def test_a_quiet_recording_reads_as_the_same_music(make_tone) -> None:
+    """20 and 40 dB below released music, a clip is read at the floor of its level: the same."""
+    classifier = GenreClassifier(LoudnessEncoder(), GENRES, torch.device("cpu"))
+    tone = make_tone(seconds=6.0, amplitude=0.5)[:, 0]
+    quiet, quieter = (from_array(gain * tone, SAMPLE_RATE) for gain in (0.1, 0.01))
+    levelled = [analyse(clip, classifier).logits["genre"] for clip in (quiet, quieter)]
+    as_is = [analyse(clip, classifier, levelled=False).logits["genre"] for clip in (quiet, quieter)]
+    np.testing.assert_allclose(levelled[0], levelled[1], atol=1e-4)
+    assert np.abs(as_is[0] - as_is[1]).max() > 1.0  # read as they are, they differ
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:

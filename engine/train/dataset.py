@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pretty_midi
 
-from engine.audio import SAMPLE_RATE
+from engine.audio import RELEASED_RMS_DB, SAMPLE_RATE
 from engine.errors import EngineError, InvalidAudio, InvalidMidi, RenderingUnavailable
 from engine.genre import GENRES
 from engine.midi import music21_first_tempo, music21_part_notes
@@ -49,7 +49,6 @@ MANIFEST_NAME = "genre_manifest.csv"
 REPORT_NAME = "genre_build.json"
 SHORTEST_SEGMENT = 10.0  # seconds: a piece shorter than its planned segment is used whole if
 # at least this long, else repeated
-RELEASED_RMS_DB = (-24.0, -11.0)  # loudness range rendered segments are set to
 HELDOUT_FRACTION = 0.15  # share of each rendered source's pieces never trained on
 SOUNDFONTS = ("FluidR3_GM.sf2", "MuseScore_General.sf3", "TimGM6mb.sf2")  # rendered with
 MANIFEST_COLUMNS = (
@@ -1490,9 +1489,9 @@ def _enough_music(score: pretty_midi.PrettyMIDI, seconds: float) -> bool:
 def _finish(audio: np.ndarray, seconds: float, rng: np.random.Generator) -> np.ndarray:
     """Exact length, short fades at the cuts, and the loudness of released recordings.
 
-    Released music sits at about -24..-11 dB RMS (the 4Q MER clips' 5th-95th percentiles);
-    renders peak-normalised to 0.9 sit ~7 dB lower, a cue that would give the domain away. So
-    each segment gets an RMS level drawn from that range, its peaks softly limited below 1.
+    Released music sits at about -24..-11 dB RMS (`RELEASED_RMS_DB`); renders peak-normalised
+    to 0.9 sit ~7 dB lower, a cue that would give the domain away. So each segment gets an RMS
+    level drawn from that range, its peaks softly limited below 1.
     """
     n = int(round(seconds * SAMPLE_RATE))
     out = np.zeros(n, dtype=np.float32)

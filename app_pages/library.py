@@ -11,6 +11,7 @@ from ui.errors import show_error
 from ui.library import (
     add_piece,
     demo_offer,
+    reanalyse_offer,
     search_with_track,
     searchable_tracks,
     track_card,
@@ -33,6 +34,7 @@ st.caption(
     f"`{home}` (set `MUSIC_STUDIO_HOME` to keep it elsewhere). The same audio is never added "
     "twice."
 )
+reanalyse_offer()
 
 with st.expander("Add your own music", icon=":material/library_add:", expanded=not count):
     uploads = st.file_uploader(

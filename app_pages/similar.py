@@ -16,6 +16,7 @@ from ui.library import (
     forget_query_track,
     library_track_picker,
     query_track,
+    reanalyse_offer,
     searchable_tracks,
     show_notices,
     track_card,
@@ -36,6 +37,7 @@ except EngineError as error:
     show_error(error)
     st.stop()
 demo_offer(key="similar_demo", empty=not count)
+reanalyse_offer()
 
 with models.LIBRARY_LOCK:
     library = models.library()

@@ -19,7 +19,6 @@ again and measures on its second part, so the held-out tracks play no part in th
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,10 +105,11 @@ def simulated_answers(
 def crowd_predictions(data_dir: Path, clip_ids: Sequence[str], cache: Path) -> np.ndarray:
     """The shipped mood model's tag probabilities for each clip (cached per checkpoint)."""
     from engine.audio import load
+    from engine.files import fingerprint
     from engine.genre import DEFAULT_CHECKPOINT, load_classifier
     from engine.mood import predict_moods
 
-    digest = hashlib.sha256(DEFAULT_CHECKPOINT.read_bytes()).hexdigest()[:12]
+    digest = fingerprint(DEFAULT_CHECKPOINT)[:12]
     path = cache / f"mood_bench_crowd-{digest}.json"
     stored = json.loads(path.read_text()) if path.is_file() else {}
     missing = [c for c in clip_ids if c not in stored]

@@ -7,7 +7,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from tqdm import tqdm
@@ -320,6 +320,17 @@ def _community(args: argparse.Namespace) -> int:
         return _build_demo(library, corpus=False)
 
 
+def _percent_bar(desc: str) -> tuple[tqdm, Callable[[float, str], None]]:
+    """A progress bar in percent (on a terminal only) and the callback that moves it."""
+    bar = tqdm(total=100, desc=desc, unit="%", disable=not sys.stderr.isatty())
+
+    def progress(fraction: float, text: str) -> None:
+        bar.set_postfix_str(text[:40], refresh=False)
+        bar.update(round(fraction * 100) - bar.n)
+
+    return bar, progress
+
+
 def _build_demo(library: Library, *, corpus: bool) -> int:
     """Build the demo (see engine.demo.build_demo) with a progress bar; prints its summary."""
     from engine.demo import build_demo
@@ -329,12 +340,7 @@ def _build_demo(library: Library, *, corpus: bool) -> int:
         models = load_models()
     except EngineError as err:
         return _unavailable(err)
-    bar = tqdm(total=100, desc="demo", unit="%", disable=not sys.stderr.isatty())
-
-    def progress(fraction: float, text: str) -> None:
-        bar.set_postfix_str(text[:40], refresh=False)
-        bar.update(round(fraction * 100) - bar.n)
-
+    bar, progress = _percent_bar("demo")
     summary = build_demo(
         library, lambda clip: describe(clip, models), corpus=corpus, progress=progress
     )
@@ -358,6 +364,7 @@ def _track_record(track: Track) -> dict:
         "duration": round(track.duration, 2),
         "sha256": track.sha256,
         "added_at": round(track.added_at, 3),
+        "analysed_by": track.analysed_by,
     }
 
 
@@ -373,6 +380,8 @@ def _library(args: argparse.Namespace) -> int:
             return _library_delete(library, args)
         if args.action == "demo":
             return _build_demo(library, corpus=True)
+        if args.action == "reanalyse":
+            return _library_reanalyse(library, args)
         return _library_add(library, args)
 
 
@@ -408,6 +417,26 @@ def _library_add(library: Library, args: argparse.Namespace) -> int:
             tqdm.write(f"added {track.track_id}: {track.title} ({track.top_genre}) from {path}")
         sys.stdout.flush()  # a line printed is a track stored: never left in a buffer
     return status
+
+
+def _library_reanalyse(library: Library, args: argparse.Namespace) -> int:
+    """Describe anew the tracks earlier models described; a track that fails is reported and
+    keeps its earlier analysis."""
+    from engine.similar import load_models, reanalyse
+
+    try:
+        models = load_models()
+    except EngineError as err:
+        return _unavailable(err)
+    bar, progress = _percent_bar("reanalyse")
+    outcome = reanalyse(library, models, progress=progress)
+    bar.close()
+    for track, problem in outcome.failed:
+        print(f"track {track.track_id} ({track.title}): {problem}", file=sys.stderr)
+    _print_notices(library)
+    summary = {"reanalysed": outcome.done, "failed": len(outcome.failed)}
+    print(json.dumps(summary) if args.json else f"{outcome.done} tracks analysed again")
+    return EXIT_SOME_FAILED if outcome.failed else EXIT_OK
 
 
 def _library_list(library: Library, args: argparse.Namespace) -> int:
@@ -556,12 +585,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     library = commands.add_parser(
         "library",
-        help="the studio library: add audio or MIDI files, list, delete, or build the demo",
+        help="the studio library: add audio or MIDI files, list, delete, build the demo, or "
+        "analyse the tracks again",
         description="add PATH...: add audio or MIDI files (MIDI is rendered), one line per "
         "added track; list: the tracks; delete ID...: remove tracks; demo: add the demo "
-        "library (about 320 rendered pieces, several minutes).",
+        "library (about 320 rendered pieces, several minutes); reanalyse: describe anew, from "
+        "their stored audio, the tracks that earlier models analysed (after a model update).",
     )
-    library.add_argument("action", choices=["add", "list", "delete", "demo"])
+    library.add_argument("action", choices=["add", "list", "delete", "demo", "reanalyse"])
     library.add_argument("paths", nargs="*", metavar="PATH", help="files to add, ids to delete")
     library.add_argument("--library", default=None, metavar="DIR", help=library_help)
     library.add_argument("--title", default="", help="list: only titles containing this")

@@ -1,7 +1,9 @@
-"""Crash-safe file writes: a file is either its old self or its new self, never half."""
+"""Files: crash-safe writes (a file is either its old self or its new self, never half) and
+content fingerprints."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -26,3 +28,16 @@ def fsync_folder(folder: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def fingerprint(path: Path) -> str:
+    """The sha256 (hex) of a file's bytes.
+
+    Raises:
+        OSError: when it cannot be read.
+    """
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -88,13 +88,18 @@ class ClipAnalysis:
     warnings: tuple[str, ...]  # carried over from loading (silence, cut to 10 minutes)
 
 
+def default_checkpoint() -> Path:
+    """The encoder checkpoint used by default ($MUSIC_STUDIO_GENRE_CHECKPOINT overrides)."""
+    return Path(os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT)
+
+
 def load_classifier(path: Path | None = None) -> GenreClassifier:
     """Load the genre classifier (CUDA when present, else CPU).
 
     Raises:
         ModelUnavailable: when the checkpoint is missing or unreadable.
     """
-    path = Path(path or os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT)
+    path = Path(path or default_checkpoint())
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     encoder, labels, metrics = StudioEncoder.from_checkpoint(path, device=device)
     return GenreClassifier(

@@ -37,7 +37,7 @@ DEFAULT_HOME = Path("studio_data")  # relative to the working directory
 DATABASE_NAME = "library.sqlite"
 AUDIO_FOLDER = "audio"  # track audio, one Ogg Vorbis file per track, named by its sha256
 INDEX_FOLDER = "index"  # the search index files (engine.retrieval.TrackIndex.save)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: tracks name the models that analysed them (analysed_by)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tracks (
@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS tracks (
     duration    REAL NOT NULL,          -- seconds
     moods       TEXT NOT NULL DEFAULT '{}',  -- JSON {tag: crowd probability}
     genres      TEXT NOT NULL DEFAULT '{}',  -- JSON {genre: probability}
-    added_at    REAL NOT NULL
+    added_at    REAL NOT NULL,
+    analysed_by TEXT NOT NULL DEFAULT ''    -- the models that analysed it ('' unknown: schema 1)
 );
 CREATE TABLE IF NOT EXISTS segments (
     track_id    INTEGER NOT NULL REFERENCES tracks ON DELETE CASCADE,
@@ -124,6 +125,7 @@ class Track:
     genres: dict[str, float]  # genre probabilities
     moods: dict[str, float]  # crowd mood probabilities
     added_at: float  # Unix time
+    analysed_by: str  # the models that analysed it (engine.similar.analysis_identity; "": unknown)
 
     @property
     def top_genre(self) -> str:
@@ -199,6 +201,11 @@ class Library:
             connection.execute("PRAGMA journal_mode = WAL")
             with connection:
                 connection.executescript(_SCHEMA)
+                columns = {row[1] for row in connection.execute("PRAGMA table_info(tracks)")}
+                if "analysed_by" not in columns:  # a schema 1 library: its tracks' models unknown
+                    connection.execute(
+                        "ALTER TABLE tracks ADD COLUMN analysed_by TEXT NOT NULL DEFAULT ''"
+                    )
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except (OSError, sqlite3.DatabaseError) as err:
             raise EngineError(f"The studio library in {folder} cannot be opened ({err}).") from None
@@ -245,8 +252,11 @@ class Library:
         moods: dict[str, float] | None = None,
         genres: dict[str, float] | None = None,
         segments: Segments | None = None,
+        analysed_by: str = "",
     ) -> tuple[int, bool]:
         """Add a track, with its search segments, unless the same audio is there already.
+
+        `analysed_by` names the models whose analysis (moods, genres, segments) is stored.
 
         The track and its segments are stored in one transaction, then the search index is
         brought in step (a failure there leaves a notice; the index is rebuilt when next used).
@@ -261,8 +271,9 @@ class Library:
                 return int(row[0]), False
             first = db.execute("SELECT NOT EXISTS (SELECT 1 FROM segments)").fetchone()[0]
             cursor = db.execute(
-                "INSERT INTO tracks (title, source, sha256, duration, moods, genres, added_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO tracks "
+                "(title, source, sha256, duration, moods, genres, added_at, analysed_by) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     title,
                     source,
@@ -271,6 +282,7 @@ class Library:
                     json.dumps(moods or {}),
                     json.dumps(genres or {}),
                     time.time(),
+                    analysed_by,
                 ),
             )
             track_id = int(cursor.lastrowid)
@@ -281,14 +293,27 @@ class Library:
             self._index_added(before, after, track_id, segments, first=bool(first))
         return track_id, True
 
-    def add_segments(self, track_id: int, segments: Segments) -> None:
-        """Make a stored track searchable: store its segments (replacing any) and index them.
+    def store_analysis(
+        self,
+        track_id: int,
+        *,
+        moods: dict[str, float],
+        genres: dict[str, float],
+        segments: Segments,
+        analysed_by: str,
+    ) -> None:
+        """Replace a stored track's analysis (moods, genres, search segments, the models that
+        made it) in one transaction, and index its segments.
 
         Raises:
             EngineError: when there is no such track.
         """
         with self._exclusive() as db:
-            if not db.execute("SELECT 1 FROM tracks WHERE track_id = ?", (track_id,)).fetchone():
+            updated = db.execute(
+                "UPDATE tracks SET moods = ?, genres = ?, analysed_by = ? WHERE track_id = ?",
+                (json.dumps(moods), json.dumps(genres), analysed_by, track_id),
+            ).rowcount
+            if not updated:
                 raise EngineError(f"There is no track {track_id} in the library.")
             before = self.catalog_stamp()
             first = db.execute("SELECT NOT EXISTS (SELECT 1 FROM segments)").fetchone()[0]
@@ -306,6 +331,7 @@ class Library:
         moods: dict[str, float] | None = None,
         genres: dict[str, float] | None = None,
         segments: Segments | None = None,
+        analysed_by: str = "",
     ) -> tuple[int, bool]:
         """Store a clip's audio under the library folder and add it as a track (see add_track).
 
@@ -331,6 +357,7 @@ class Library:
             moods=moods,
             genres=genres,
             segments=segments,
+            analysed_by=analysed_by,
         )
 
     def tracks(self, title: str = "") -> list[Track]:
@@ -341,6 +368,23 @@ class Library:
             (f"%{_escape_like(title)}%",),
         ).fetchall()
         return [_track(row) for row in rows]
+
+    def tracks_analysed_otherwise(self, analysed_by: str) -> list[Track]:
+        """Tracks whose stored analysis other models (or an earlier analysis) made than
+        `analysed_by` names, oldest first."""
+        rows = self.connection.execute(
+            f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE analysed_by <> ? "
+            "ORDER BY added_at, track_id",
+            (analysed_by,),
+        ).fetchall()
+        return [_track(row) for row in rows]
+
+    def analysis_counts(self) -> dict[str, int]:
+        """How many tracks each set of models analysed (engine.similar.analysis_identity)."""
+        rows = self.connection.execute(
+            "SELECT analysed_by, COUNT(*) FROM tracks GROUP BY analysed_by"
+        ).fetchall()
+        return {str(analysed_by): int(count) for analysed_by, count in rows}
 
     def track(self, track_id: int) -> Track | None:
         """One track, or None."""
@@ -688,11 +732,11 @@ class Library:
         return written
 
 
-_TRACK_COLUMNS = "track_id, title, source, sha256, duration, genres, moods, added_at"
+_TRACK_COLUMNS = "track_id, title, source, sha256, duration, genres, moods, added_at, analysed_by"
 
 
 def _track(row: tuple) -> Track:
-    track_id, title, source, sha256, duration, genres, moods, added_at = row
+    track_id, title, source, sha256, duration, genres, moods, added_at, analysed_by = row
     return Track(
         int(track_id),
         title,
@@ -702,6 +746,7 @@ def _track(row: tuple) -> Track:
         json.loads(genres),
         json.loads(moods),
         float(added_at),
+        analysed_by,
     )
 
 

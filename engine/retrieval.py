@@ -71,13 +71,18 @@ class Segments:
         return len(self.starts)
 
 
+def default_checkpoint() -> Path:
+    """The search head checkpoint used by default ($MUSIC_STUDIO_RETRIEVAL_CHECKPOINT overrides)."""
+    return Path(os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT)
+
+
 def load_retriever(path: Path | None = None) -> Retriever:
     """Load the search head ($MUSIC_STUDIO_RETRIEVAL_CHECKPOINT or checkpoints/retrieval.pt).
 
     Raises:
         ModelUnavailable: when the checkpoint is missing or unreadable.
     """
-    path = Path(path or os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT)
+    path = Path(path or default_checkpoint())
     head, encoder, metrics = RetrievalHead.from_checkpoint(path)
     return Retriever(head=head, encoder=encoder, metrics=metrics)
 

@@ -1,25 +1,34 @@
 """Similar-track search over the library: add music once, find the tracks that sound like a clip.
 
 A piece is analysed by one encoder pass (engine.retrieval.search_analysis) that gives what the
-library stores about it: genre and mood probabilities and its search segments.
+library stores about it: genre and mood probabilities and its search segments, stamped with the
+models that made them. When the models change, `reanalyse` describes the stored tracks anew.
 
     models = load_models()
     added = add_file(library, "song.mp3", models)          # audio or MIDI
     matches = search(library, query_segments(clip, models), k=10, genre="jazz")
+    reanalyse(library, models)                             # after a model update
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.audio import Clip
 from engine.errors import EngineError, InvalidSettings, MissingFile, ModelUnavailable
-from engine.genre import ClipAnalysis, GenreClassifier, genres_from
+from engine.files import fingerprint
+from engine.genre import GenreClassifier, genres_from
 from engine.library import Library, Track
 from engine.retrieval import Retriever, Segments, search_analysis, segments_from
+
+# Bumped when what the library stores about a piece changes other than by new weights (2: clips
+# are read at the level of released music, engine.audio.released_level): tracks analysed before
+# are described anew by `reanalyse`.
+ANALYSIS_VERSION = 2
 
 
 class EmptyLibrary(EngineError):
@@ -32,6 +41,7 @@ class SearchModels:
 
     classifier: GenreClassifier  # the studio encoder with its genre and mood heads
     retriever: Retriever  # the search head over the encoder's embeddings
+    identity: str = ""  # names these models and the analysis (analysis_identity)
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,7 @@ class TrackDescription:
     genres: dict[str, float]  # genre probabilities
     moods: dict[str, float]  # crowd mood probabilities ({} when the model has no mood heads)
     segments: Segments  # search embeddings and hash codes of its overlapping segments
+    analysed_by: str = ""  # the models that made it (SearchModels.identity)
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,14 @@ class Added:
 
     track: Track  # the track as stored (the earlier one when `new` is False)
     new: bool  # False: the same audio was in the library already, nothing was added
+
+
+@dataclass(frozen=True)
+class Reanalysis:
+    """The outcome of describing the library's tracks anew."""
+
+    done: int  # tracks now described by the current models
+    failed: tuple[tuple[Track, str], ...]  # tracks that keep their earlier analysis, and why
 
 
 @dataclass(frozen=True)
@@ -68,13 +87,36 @@ def load_models() -> SearchModels:
     from engine.genre import load_classifier
     from engine.retrieval import load_retriever
 
-    return SearchModels(classifier=load_classifier(), retriever=load_retriever())
+    return SearchModels(
+        classifier=load_classifier(), retriever=load_retriever(), identity=analysis_identity()
+    )
 
 
-def description_of(analysis: ClipAnalysis, retriever: Retriever) -> TrackDescription:
-    """The description of a piece from its search analysis (no encoder runs again)."""
+def analysis_identity() -> str:
+    """What names the models and the analysis that describe music for the library: the
+    fingerprints of the encoder's and the search head's checkpoints, and ANALYSIS_VERSION.
+
+    Raises:
+        ModelUnavailable: when a checkpoint cannot be read.
+    """
+    from engine import genre, retrieval
+
+    parts = []
+    for path in (genre.default_checkpoint(), retrieval.default_checkpoint()):
+        try:
+            parts.append(fingerprint(path)[:16])
+        except OSError as err:
+            raise ModelUnavailable(
+                f"The model file {path.name} cannot be read ({err.strerror}); reinstall the studio."
+            ) from None
+    return "+".join([*parts, f"v{ANALYSIS_VERSION}"])
+
+
+def describe(clip: Clip, models: SearchModels) -> TrackDescription:
+    """Analyse a clip for the library: one encoder pass."""
     from engine.mood import moods_from
 
+    analysis = search_analysis(clip, models.classifier)
     try:
         moods = moods_from(analysis).tags
     except ModelUnavailable:
@@ -82,13 +124,9 @@ def description_of(analysis: ClipAnalysis, retriever: Retriever) -> TrackDescrip
     return TrackDescription(
         genres=genres_from(analysis).genres,
         moods=moods,
-        segments=segments_from(analysis, retriever),
+        segments=segments_from(analysis, models.retriever),
+        analysed_by=models.identity,
     )
-
-
-def describe(clip: Clip, models: SearchModels) -> TrackDescription:
-    """Analyse a clip for the library: one encoder pass."""
-    return description_of(search_analysis(clip, models.classifier), models.retriever)
 
 
 def query_segments(clip: Clip, models: SearchModels) -> Segments:
@@ -107,7 +145,7 @@ def add_clip(
 ) -> Added:
     """Add a clip to the library with its description; nothing twice (by content hash).
 
-    A track stored without search segments (before search existed) gets them now.
+    A track stored without search segments (before search existed) is described now.
 
     Args:
         library: where to add it.
@@ -123,9 +161,9 @@ def add_clip(
     if description is None:
         assert models is not None, "add_clip needs a description or the models to make one"
         description = describe(clip, models)
-    if existing is not None:  # stored before it could be searched: index it now
-        library.add_segments(existing.track_id, description.segments)
-        return Added(existing, new=False)
+    if existing is not None:  # stored before it could be searched: describe it now
+        store(library, existing.track_id, description)
+        return Added(library.track(existing.track_id) or existing, new=False)
     track_id, new = library.add_clip(
         clip,
         title=title,
@@ -133,10 +171,66 @@ def add_clip(
         moods=description.moods,
         genres=description.genres,
         segments=description.segments,
+        analysed_by=description.analysed_by,
     )
     track = library.track(track_id)
     assert track is not None  # just committed
     return Added(track, new=new)
+
+
+def store(library: Library, track_id: int, description: TrackDescription) -> None:
+    """Store a description as a library track's analysis, replacing what it had."""
+    library.store_analysis(
+        track_id,
+        moods=description.moods,
+        genres=description.genres,
+        segments=description.segments,
+        analysed_by=description.analysed_by,
+    )
+
+
+def outdated_tracks(library: Library, models: SearchModels) -> list[Track]:
+    """The tracks other models (or an earlier analysis) described than `models`."""
+    return library.tracks_analysed_otherwise(models.identity)
+
+
+def reanalyse(
+    library: Library,
+    models: SearchModels,
+    *,
+    progress: Callable[[float, str], None] | None = None,
+) -> Reanalysis:
+    """Describe anew, from their stored audio, the tracks that other models described.
+
+    Each track is stored as soon as it is done, so an interrupted run keeps what it did; a
+    track whose audio cannot be read keeps its earlier analysis and is reported.
+
+    Args:
+        library: whose tracks.
+        models: the models that describe them now.
+        progress: called with (fraction done, the track being analysed / at the end, a
+            summary).
+    """
+    from engine.audio import load
+
+    tracks = outdated_tracks(library, models)
+    done, failed = 0, []
+    for i, track in enumerate(tracks):
+        if progress is not None:
+            progress(i / len(tracks), track.title)
+        path = library.audio_path(track.sha256)
+        if not path.is_file():
+            failed.append((track, f"its audio is missing from the library ({path})."))
+            continue
+        try:
+            store(library, track.track_id, describe(load(path, name=track.title), models))
+        except EngineError as err:
+            failed.append((track, str(err)))
+            continue
+        done += 1
+    if progress is not None:
+        progress(1.0, f"{done} of {len(tracks)} tracks analysed again")
+    return Reanalysis(done=done, failed=tuple(failed))
 
 
 def add_file(library: Library, path: str | Path, models: SearchModels) -> Added:

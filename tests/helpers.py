@@ -82,9 +82,9 @@ def midi_bytes(score: pretty_midi.PrettyMIDI) -> bytes:
     return buffer.getvalue()
 
 
-def save_tiny_encoder(path: Path) -> Path:
+def save_tiny_encoder(path: Path, *, seed: int = 0) -> Path:
     """A tiny randomly initialised studio encoder with a genre head, saved at `path`."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     StudioEncoder(EncoderConfig(trunk="cnn", cnn_width=4, embedding_dim=16)).save(
         path, labels={"genre": list(GENRES)}, metrics={}
     )

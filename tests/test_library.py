@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.errors import EngineError
@@ -191,3 +192,43 @@ def test_tracks_are_listed_found_by_title_and_deleted(library: Library) -> None:
 
     assert library.delete_track(blues.track_id)
     assert library.track(blues.track_id) is None and not library.delete_track(blues.track_id)
+
+
+def test_a_schema_1_library_opens_with_its_tracks_analysed_by_unknown_models(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    home = tmp_path / "studio"
+    home.mkdir()
+    with sqlite3.connect(home / "library.sqlite") as db:  # the tracks table before schema 2
+        db.execute(
+            "CREATE TABLE tracks (track_id INTEGER PRIMARY KEY, title TEXT NOT NULL, source TEXT "
+            "NOT NULL, sha256 TEXT NOT NULL UNIQUE, duration REAL NOT NULL, moods TEXT NOT NULL "
+            "DEFAULT '{}', genres TEXT NOT NULL DEFAULT '{}', added_at REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO tracks VALUES (7, 'Old', 'x', 'ab', 3.0, '{}', '{}', 1.0)")
+        db.execute("PRAGMA user_version = 1")
+    db.close()
+
+    with Library.open(home) as library:
+        assert [(t.track_id, t.title, t.analysed_by) for t in library.tracks()] == [(7, "Old", "")]
+        assert library.analysis_counts() == {"": 1}
+        assert library.connection.execute("PRAGMA user_version").fetchone()[0] == 2
+        library.add_track(title="New", source="y", sha256="cd", duration=1.0, analysed_by="m2")
+        assert library.analysis_counts() == {"": 1, "m2": 1}
+        assert [t.title for t in library.tracks_analysed_otherwise("m2")] == ["Old"]
+
+
+def test_storing_an_analysis_for_no_track_stores_nothing(library: Library) -> None:
+    from engine.retrieval import Segments
+
+    segments = Segments(
+        starts=np.zeros(1), embeddings=np.ones((1, 4), np.float32), codes=np.zeros((1, 8), np.uint8)
+    )
+    with pytest.raises(EngineError, match="no track 99"):
+        library.store_analysis(99, moods={}, genres={}, segments=segments, analysed_by="m2")
+    assert library.stored_segments()[0].size == 0 and library.analysis_counts() == {"": 3}
+    library.store_analysis(2, moods={"joy": 1.0}, genres={}, segments=segments, analysed_by="m2")
+    assert library.track(2).moods == {"joy": 1.0} and library.track(2).analysed_by == "m2"
+    assert library.stored_segments()[0].tolist() == [2]

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from engine import genre, retrieval, similar
+from engine.audio import load
 from engine.errors import EngineError, InvalidSettings
 from engine.library import INDEX_FOLDER, Library
 from engine.retrieval import TrackIndex
@@ -204,6 +205,94 @@ def test_a_damaged_index_is_rebuilt_with_a_notice(
     reopened = assert_consistent(home)  # the rebuilt index was saved: no second rebuild
     assert reopened.take_notices() == []
     reopened.close()
+
+
+@pytest.fixture
+def updated_env(model_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The models after an update: another tiny encoder (same shapes, other weights)."""
+    encoder = save_tiny_encoder(tmp_path / "updated.pt", seed=1)
+    return {**model_env, genre.CHECKPOINT_ENV: str(encoder)}
+
+
+@pytest.fixture
+def updated(updated_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> similar.SearchModels:
+    for name, value in updated_env.items():
+        monkeypatch.setenv(name, value)
+    return similar.load_models()
+
+
+def test_tracks_of_earlier_models_are_analysed_again(
+    tmp_path: Path, models: similar.SearchModels, updated: similar.SearchModels
+) -> None:
+    home = tmp_path / "studio"
+    with Library.open(home) as library:
+        tracks = [similar.add_file(library, p, models).track for p in write_music(tmp_path, 3)]
+        assert {t.analysed_by for t in tracks} == {models.identity}
+        assert similar.outdated_tracks(library, models) == []
+        assert models.identity != updated.identity  # another encoder: other fingerprint
+        assert similar.outdated_tracks(library, updated) == tracks
+        before = library.track_segments(tracks[2].track_id)
+        library.audio_path(tracks[2].sha256).write_bytes(b"OggS but no audio")  # damaged
+        steps: list[float] = []
+
+        outcome = similar.reanalyse(library, updated, progress=lambda f, _: steps.append(f))
+
+        assert outcome.done == 2 and [t.track_id for t, _ in outcome.failed] == [3]
+        assert "piece 2" in outcome.failed[0][1]
+        assert steps == sorted(steps) and steps[-1] == 1.0
+        for track in tracks[:2]:
+            stored = library.track(track.track_id)
+            expected = similar.describe(load(library.audio_path(track.sha256)), updated)
+            assert stored.analysed_by == updated.identity and stored.genres == pytest.approx(
+                expected.genres
+            )
+            assert stored.genres != pytest.approx(track.genres)  # the new model's, not the old
+            np.testing.assert_allclose(
+                library.track_segments(track.track_id).embeddings,
+                expected.segments.embeddings,
+                atol=1e-6,
+            )
+        kept = library.track(3)
+        assert kept.analysed_by == models.identity and kept.genres == tracks[2].genres
+        np.testing.assert_array_equal(library.track_segments(3).embeddings, before.embeddings)
+        assert similar.outdated_tracks(library, updated) == [kept]
+        assert library.take_notices() == []
+    assert_consistent(home).close()  # the saved index holds the new segments
+
+
+def test_an_interrupted_reanalysis_keeps_what_it_did(
+    tmp_path: Path, models: similar.SearchModels, updated: similar.SearchModels
+) -> None:
+    def stop_at_the_second(fraction: float, _title: str) -> None:
+        if fraction > 0:
+            raise KeyboardInterrupt
+
+    home = tmp_path / "studio"
+    with Library.open(home) as library:
+        for path in write_music(tmp_path, 3):
+            similar.add_file(library, path, models)
+        with pytest.raises(KeyboardInterrupt):
+            similar.reanalyse(library, updated, progress=stop_at_the_second)
+        assert library.analysis_counts() == {updated.identity: 1, models.identity: 2}
+    assert_consistent(home).close()
+
+
+def test_cli_reanalyse(tmp_path: Path, model_env: dict[str, str], updated_env) -> None:
+    home = str(tmp_path / "studio")
+    paths = [str(p) for p in write_music(tmp_path / "in", 2)]
+    assert run_engine("library", "add", *paths, "--library", home, env=model_env).returncode == 0
+    with Library.open(home) as library:
+        library.audio_path(library.track(1).sha256).unlink()
+
+    result = run_engine("library", "reanalyse", "--library", home, "--json", env=updated_env)
+
+    assert result.returncode == 1 and json.loads(result.stdout) == {"reanalysed": 1, "failed": 1}
+    assert result.stderr.startswith("track 1 (piece 0): its audio is missing from the library")
+    listed = json.loads(run_engine("library", "list", "--library", home, "--json").stdout)
+    by_id = {t["track_id"]: t["analysed_by"] for t in listed["tracks"]}
+    assert by_id[1] != by_id[2] and by_id[2].endswith(f"+v{similar.ANALYSIS_VERSION}")
+    again = run_engine("library", "reanalyse", "--library", home, "--json", env=model_env)
+    assert json.loads(again.stdout) == {"reanalysed": 1, "failed": 0}  # track 2, now outdated
 
 
 def test_cli_add_list_search(tmp_path: Path, model_env: dict[str, str]) -> None:

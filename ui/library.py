@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 _QUERY_TRACK = "similar_query_track"  # session_state key: the library track Similar searches with
 _PICKER = "similar_pick_track"  # widget key of library_track_picker
 TOP_MOODS = 3  # moods named on a track card
+_REANALYSED = "library_reanalysed"  # session_state key: what the last reanalysis did
 
 
 def show_notices() -> None:
@@ -81,6 +82,54 @@ def _first_run(home: str) -> None:
             start_first_run_build(models.library())
     except EngineError as error:
         show_error(error)
+
+
+def reanalyse_offer() -> None:
+    """When earlier models analysed some tracks, say so and offer to analyse them again (with
+    a progress bar); nothing when the models cannot be read (the pages that need them say so).
+    What the last run did is shown once, after it."""
+    from engine import similar
+
+    done = st.session_state.pop(_REANALYSED, None)
+    if done is not None:
+        count, failed = done
+        for title, problem in failed:
+            st.warning(f"“{title}” keeps its earlier analysis: {problem}", icon=":material/error:")
+        st.success(f"{count} tracks analysed again.", icon=":material/check:")
+    try:
+        identity = models.analysis_identity()
+        with models.LIBRARY_LOCK:
+            counts = models.library().analysis_counts()
+    except EngineError:
+        return
+    outdated = sum(counts.values()) - counts.get(identity, 0)
+    if not outdated:
+        return
+    with st.container(border=True):
+        st.markdown(
+            f"**{outdated} of the library's {sum(counts.values())} tracks were analysed by an "
+            "earlier version of the studio's models.** Their genres, moods and search segments "
+            "are the old models' and may not match what new clips are compared with. Analysing "
+            "them again reads their stored audio once more; what is done is kept if you leave."
+        )
+        if not st.button("Analyse them again", icon=":material/refresh:", key="reanalyse"):
+            return
+    bar = st.progress(0.0, text="Analysing…")
+
+    def progress(part: float, title: str) -> None:
+        bar.progress(part, text=f"Analysing {title}…" if part < 1 else title)
+
+    try:
+        search = models.search_models()
+        with models.LIBRARY_LOCK, models.MODEL_LOCK:
+            outcome = similar.reanalyse(models.library(), search, progress=progress)
+    except EngineError as error:
+        bar.empty()
+        show_error(error)
+        return
+    failed = [(track.title, problem) for track, problem in outcome.failed]
+    st.session_state[_REANALYSED] = (outcome.done, failed)
+    st.rerun()
 
 
 def demo_offer(*, key: str, empty: bool) -> None:

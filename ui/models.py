@@ -274,11 +274,14 @@ def calibrations() -> dict[str, Calibration]:
     with LIBRARY_LOCK:
         size = library().community_size()
     size.pop("feedback")  # answers do not change calibrations (see engine.listeners)
-    return _calibrations(tuple(sorted(size.items())))
+    with LIBRARY_LOCK:  # tracks analysed again carry new crowd moods
+        analysed = library().analysis_counts()
+    return _calibrations(tuple(sorted(size.items())) + tuple(sorted(analysed.items())))
 
 
 @st.cache_resource(show_spinner="Learning how the community hears…", max_entries=2)
-def _calibrations(_fingerprint: tuple) -> dict[str, Calibration]:
+def _calibrations(community: tuple) -> dict[str, Calibration]:
+    """Every listener's calibration for the `community` (its sizes and analyses): the key."""
     from engine.listeners import community_calibrations
     from engine.mood import MOOD_TAGS
 
@@ -325,7 +328,22 @@ def search_models() -> SearchModels:
     from engine.retrieval import load_retriever
     from engine.similar import SearchModels
 
-    return SearchModels(classifier=genre_classifier(), retriever=load_retriever())
+    return SearchModels(
+        classifier=genre_classifier(), retriever=load_retriever(), identity=analysis_identity()
+    )
+
+
+@st.cache_resource(show_spinner=False)
+def analysis_identity() -> str:
+    """What names the shipped models that describe library tracks (read once per server, as
+    the models are loaded once).
+
+    Raises:
+        ModelUnavailable: when a checkpoint cannot be read (not cached).
+    """
+    from engine import similar
+
+    return similar.analysis_identity()
 
 
 def describe_for_library(clip: audio.Clip) -> TrackDescription:

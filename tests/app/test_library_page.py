@@ -8,6 +8,7 @@ import signal
 
 import pytest
 
+from engine import similar
 from engine.library import Library
 from tests.app.conftest import fake_description
 from tests.app.test_similar_page import fill_library
@@ -191,3 +192,31 @@ def test_a_stopped_build_offers_to_continue(library_page, studio_home, build_sta
     finally:
         os.kill(build.pid, signal.SIGKILL)
         os.waitpid(build.pid, 0)
+
+
+def test_tracks_of_earlier_models_are_analysed_again(library_page, studio_home) -> None:
+    ids = fill_library(studio_home)  # stored without the models' name: earlier models
+    with Library.open(studio_home) as library:
+        folk = library.track(ids[1])
+        library.audio_path(folk.sha256).unlink()
+    library_page.run()
+
+    def offer() -> str:
+        return " ".join(m.value for m in library_page.markdown if "earlier version" in m.value)
+
+    assert "3 of the library's 3 tracks were analysed by an earlier version" in offer()
+    library_page.button(key="reanalyse").click().run()  # the shipped models, for real
+
+    assert not library_page.exception and not library_page.error
+    assert library_page.success[0].value == "2 tracks analysed again."
+    (warning,) = [w.value for w in library_page.warning]
+    assert warning.startswith("“Track folk” keeps its earlier analysis: its audio is missing")
+    assert "1 of the library's 3 tracks" in offer()
+    with Library.open(studio_home) as library:
+        kept = library.track(ids[1])
+        assert kept.analysed_by == "" and kept.genres == folk.genres
+        jazz = library.track(ids[0])
+        assert jazz.analysed_by == similar.analysis_identity()
+        assert max(jazz.genres.values()) != 0.9  # the shipped model's, not fake_description's
+    library_page.run()
+    assert not library_page.success  # said once

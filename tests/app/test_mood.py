@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.errors import ModelUnavailable
@@ -227,3 +228,22 @@ def test_setting_up_the_demo_community(app, studio_home, stub_moods, monkeypatch
     assert size["tracks"] == 3 and size["listeners"] == 200
     labels = app.sidebar.selectbox(key="listener_picker").options
     assert len(labels) == 200 and all(label.endswith("simulated") for label in labels)
+
+
+def test_the_calibrations_are_learnt_again_when_the_community_changes(studio_home) -> None:
+    from ui import models
+
+    make_community(studio_home)
+    first = models.calibrations()
+    with Library.open(studio_home) as library:
+        dee = library.add_listener("Dee", follows=["bob"])
+        second = models.calibrations()
+        library.store_analysis(  # a track analysed again by updated models: new crowd moods
+            1, moods={t: 0.9 for t in MOOD_TAGS}, genres={}, segments=fake_description().segments,
+            analysed_by="updated models",
+        )  # fmt: skip
+    third = models.calibrations()
+
+    assert set(second) == set(first) | {dee.listener_id}
+    assert not np.allclose(third["ann"].shift, second["ann"].shift)
+    assert models.calibrations() is third  # the community as it was: not fitted again

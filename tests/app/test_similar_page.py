@@ -82,6 +82,7 @@ def test_an_empty_library_offers_the_demo(similar_page, stub_description, wav_by
     calls = stub_description()
     assert not similar_page.exception
     assert similar_page.button(key="similar_demo").label == "Build the demo library"
+    assert not [b for b in similar_page.button if b.key == "reanalyse"]
     assert "Upload, record or choose a clip" in similar_page.info[0].value
 
     upload(similar_page, wav_bytes)
@@ -104,6 +105,7 @@ def test_results_for_a_clip(similar_page, studio_home, stub_description, wav_byt
     assert any(m.value.endswith("score 1.00]") for m in similar_page.markdown)
     assert len(similar_page.main.get("audio")) == 1 + 3  # the query's player, one per track
     assert any("sounds like **Folk**" in m.value for m in similar_page.markdown)
+    assert similar_page.button(key="reanalyse")  # fill_library's tracks: earlier models
 
     genre = next(s for s in similar_page.main.selectbox if s.label == "Genre")
     genre.select("jazz").run()

@@ -232,3 +232,21 @@ def test_storing_an_analysis_for_no_track_stores_nothing(library: Library) -> No
     library.store_analysis(2, moods={"joy": 1.0}, genres={}, segments=segments, analysed_by="m2")
     assert library.track(2).moods == {"joy": 1.0} and library.track(2).analysed_by == "m2"
     assert library.stored_segments()[0].tolist() == [2]
+
+
+def test_stored_audio_stays_close_to_the_original(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    from engine.audio import SAMPLE_RATE, from_array
+
+    rng = np.random.default_rng(0)
+    t = np.arange(6 * SAMPLE_RATE) / SAMPLE_RATE
+    tones = sum(np.sin(2 * np.pi * f * t) for f in rng.uniform(100, 4000, 5))
+    clip = from_array(0.1 * tones + 0.02 * rng.standard_normal(len(t)), SAMPLE_RATE)
+    with Library.open(tmp_path / "studio") as library:
+        library.add_clip(clip, title="Tones", source="test")
+        stored, rate = sf.read(library.audio_path(clip.sha256), dtype="float32")
+    n = min(len(stored), len(clip.samples))
+    error = clip.samples[:n] - stored[:n]
+    snr = 10 * np.log10(np.sum(clip.samples[:n] ** 2) / np.sum(error**2))
+    assert rate == SAMPLE_RATE and snr > 28.0  # libsndfile's default Vorbis quality: 22 dB

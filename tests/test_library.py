@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
+from engine.audio import SAMPLE_RATE, from_array
 from engine.errors import EngineError
 from engine.library import InvalidImport, Library
 
@@ -235,10 +237,6 @@ def test_storing_an_analysis_for_no_track_stores_nothing(library: Library) -> No
 
 
 def test_stored_audio_stays_close_to_the_original(tmp_path: Path) -> None:
-    import soundfile as sf
-
-    from engine.audio import SAMPLE_RATE, from_array
-
     rng = np.random.default_rng(0)
     t = np.arange(6 * SAMPLE_RATE) / SAMPLE_RATE
     tones = sum(np.sin(2 * np.pi * f * t) for f in rng.uniform(100, 4000, 5))

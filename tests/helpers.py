@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import subprocess
@@ -44,6 +45,16 @@ def run_engine(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
         env={**os.environ, "CI": "1", **(env or {})},
         timeout=300,
     )
+
+
+def wait_for_exit(pid: int) -> None:
+    """Wait until the child process `pid` has ended.
+
+    The engine does not keep the Popen of a background build; when that object is collected after
+    its child has ended, it reaps the child itself, and waitpid then finds no child.
+    """
+    with contextlib.suppress(ChildProcessError):  # already reaped: it has ended
+        os.waitpid(pid, 0)
 
 
 def _fluidsynth_usable() -> bool:

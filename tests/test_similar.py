@@ -22,7 +22,14 @@ from engine.errors import EngineError, InvalidSettings
 from engine.library import INDEX_FOLDER, Library
 from engine.retrieval import TrackIndex
 from tests.conftest import encode_audio
-from tests.helpers import ROOT, needs_fluidsynth, run_engine, save_tiny_encoder, save_tiny_head
+from tests.helpers import (
+    ROOT,
+    needs_fluidsynth,
+    run_engine,
+    save_tiny_encoder,
+    save_tiny_head,
+    wait_for_exit,
+)
 
 RATE = 22_050
 
@@ -463,7 +470,7 @@ def test_the_first_run_starts_the_demo_build_once(fresh_library: Library) -> Non
         assert demo.start_first_run_build(fresh_library, command=sleeper(30)) is None
     finally:
         os.kill(build.pid, signal.SIGKILL)
-    os.waitpid(build.pid, 0)
+    wait_for_exit(build.pid)
     assert not build.running()
     assert demo.start_first_run_build(fresh_library, command=sleeper(30)) is None  # never again
 
@@ -520,11 +527,11 @@ def test_a_build_that_stopped_early_can_be_continued(fresh_library: Library) -> 
     build = demo.start_first_run_build(fresh_library, command=sleeper(30))
     assert not demo.build_interrupted(fresh_library.home)  # running
     os.kill(build.pid, signal.SIGKILL)
-    os.waitpid(build.pid, 0)
+    wait_for_exit(build.pid)
     assert demo.build_interrupted(fresh_library.home)  # killed: no summary in its log
 
     summary = '{"tracks": 0, "skipped": 0, "listeners": 0}'
     done = demo.continue_build(fresh_library, command=[sys.executable, "-c", f"print('{summary}')"])
     assert demo.demo_build(fresh_library.home) == done
-    os.waitpid(done.pid, 0)
+    wait_for_exit(done.pid)
     assert not demo.build_interrupted(fresh_library.home)  # finished: its summary is last

@@ -13,6 +13,7 @@ from engine.library import Library
 from tests.app.conftest import fake_description
 from tests.app.test_similar_page import fill_library
 from tests.conftest import encode_audio
+from tests.helpers import wait_for_exit
 
 PAGE = "app_pages/library.py"
 
@@ -146,7 +147,7 @@ def test_the_first_run_starts_the_demo_build(app, studio_home, monkeypatch, buil
         assert build.running()
     finally:
         os.kill(build.pid, signal.SIGKILL)
-        os.waitpid(build.pid, 0)
+        wait_for_exit(build.pid)
 
 
 def test_the_background_build_shows_its_progress(library_page, studio_home, sleeper_process):
@@ -191,7 +192,7 @@ def test_a_stopped_build_offers_to_continue(library_page, studio_home, build_sta
         assert build.running() and library_page.get("progress")
     finally:
         os.kill(build.pid, signal.SIGKILL)
-        os.waitpid(build.pid, 0)
+        wait_for_exit(build.pid)
 
 
 def test_tracks_of_earlier_models_are_analysed_again(library_page, studio_home) -> None:

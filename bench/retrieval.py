@@ -81,7 +81,7 @@ MODES = (
 class LibraryTrack:
     """A track of the benchmark library."""
 
-    key: str  # unique name (the example id, or "long-<file stem>")
+    key: str  # unique name, also of its caches (`Example.cache_name`, or "long-<file stem>")
     kind: str  # "mer4q val", "rendered held-out" or "long recording"
     genres: tuple[str, ...]  # for the genre figures (mer4q val only)
     example: Example | None  # the dataset example, None for a long recording
@@ -93,7 +93,7 @@ def library_tracks(examples: list[Example], rendered: int, long_tracks: int) -> 
     the sources), and up to `long_tracks` long recordings of at least 2.5 minutes."""
     rng = np.random.default_rng(0)
     tracks = [
-        LibraryTrack(e.example_id, "mer4q val", e.genres, e, None)
+        LibraryTrack(e.cache_name, "mer4q val", e.genres, e, None)
         for e in examples
         if e.source == "mer4q" and e.split == "val"
     ]
@@ -109,7 +109,7 @@ def library_tracks(examples: list[Example], rendered: int, long_tracks: int) -> 
         for source in sorted(pools):
             if pools[source] and picked < rendered:
                 e = pools[source].pop()
-                tracks.append(LibraryTrack(e.example_id, "rendered held-out", e.genres, e, None))
+                tracks.append(LibraryTrack(e.cache_name, "rendered held-out", e.genres, e, None))
                 picked += 1
     if long_tracks and DEBIAN_MUSIC.is_dir():
         import soundfile as sf

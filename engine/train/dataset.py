@@ -62,6 +62,7 @@ MANIFEST_COLUMNS = (
     "split",
     "duration",
     "style",
+    "render_digest",
 )
 
 # AllMusic genre -> taxonomy name; the other AllMusic genres (International, Vocal, New Age,
@@ -118,6 +119,14 @@ class Example:
     split: str  # mer4q: train/val; rendered: train/heldout
     duration: float  # seconds
     style: str = ""  # finer style: Groove style, dance type, composer, arrangement
+    render_digest: str = ""  # digest of the piece plan that rendered the audio; "" for real
+
+    @property
+    def cache_name(self) -> str:
+        """Names the example's derived caches (features, embeddings): its id, with the digest of
+        the plan that rendered it, so that a rebuild which renders it otherwise (another
+        soundfont installed, another seed) never reads an earlier build's features."""
+        return f"{self.example_id}-{self.render_digest}" if self.render_digest else self.example_id
 
     def target(self) -> np.ndarray:
         """Multi-hot float32 target over GENRES."""
@@ -163,6 +172,7 @@ def load_manifest(cache_dir: str | Path | None = None) -> list[Example]:
                     split=row["split"],
                     duration=float(row["duration"]),
                     style=row.get("style", ""),
+                    render_digest=row.get("render_digest", ""),
                 )
             )
     return examples
@@ -1583,7 +1593,7 @@ def run_piece(plan: PiecePlan, data_dir: Path, cache_dir: Path, fonts: dict[str,
                 and all((cache_dir / r["audio_path"]).is_file() for r in done["rows"])
             ):
                 skipped = tuple(tuple(s) for s in done["skipped"])
-                return JobResult(tuple(done["rows"]), skipped, 0.0)  # type: ignore[arg-type]
+                return JobResult(_stamped(done["rows"], digest), skipped, 0.0)  # type: ignore[arg-type]
         except (OSError, ValueError, KeyError):
             pass
     rows: list[dict[str, str]] = []
@@ -1597,7 +1607,12 @@ def run_piece(plan: PiecePlan, data_dir: Path, cache_dir: Path, fonts: dict[str,
     marker.parent.mkdir(parents=True, exist_ok=True)
     record = {"digest": digest, "rows": rows, "skipped": skipped, "error": error}
     marker.write_text(json.dumps(record))
-    return JobResult(tuple(rows), tuple(skipped), time.process_time() - started)
+    return JobResult(_stamped(rows, digest), tuple(skipped), time.process_time() - started)
+
+
+def _stamped(rows: list[dict[str, str]], digest: str) -> tuple[dict[str, str], ...]:
+    """Manifest rows naming the plan digest that rendered their audio (`render_digest`)."""
+    return tuple({**row, "render_digest": digest} for row in rows)
 
 
 class _Unrenderable(InvalidMidi):

@@ -71,7 +71,7 @@ def load_tensors(
         patches = stored["patches"]
         logits, penultimate, pooled = stored["logits"], stored["penultimate"], stored["pooled"]
     if hpss:
-        path = cache_dir / "features" / "hpss" / f"{example.example_id}.npy"
+        path = cache_dir / "features" / "hpss" / f"{example.cache_name}.npy"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             three, _ = cut_patches(

@@ -34,14 +34,14 @@ LOG2_GAMMA = (-12.0, 2.0)  # PSO search range of log2(gamma), after scaling and 
 def mfcc_table(examples: list[Example], cache_dir: Path) -> np.ndarray:
     """MFCC statistics of every example, cached in one .npy beside the manifest."""
     path = cache_dir / "features" / "mfcc_statistics.npz"
-    ids = [e.example_id for e in examples]
+    ids = [e.cache_name for e in examples]
     stored: dict[str, np.ndarray] = {}
     if path.exists():
         with np.load(path) as archive:
             stored = dict(zip(archive["ids"].tolist(), archive["values"], strict=True))
-    missing = [e for e in examples if e.example_id not in stored]
+    missing = [e for e in examples if e.cache_name not in stored]
     for example in tqdm(missing, desc="MFCC statistics"):
-        stored[example.example_id] = mfcc_statistics(load_audio(example))
+        stored[example.cache_name] = mfcc_statistics(load_audio(example))
     if missing:
         path.parent.mkdir(parents=True, exist_ok=True)
         keys = sorted(stored)

@@ -91,8 +91,8 @@ class ItemPlan:
     seed: int  # draws the noise and the other soundfont
 
     def digest(self) -> str:
-        """Changes when the plan would give other views."""
-        text = json.dumps([self.example.example_id, self.crop_start, self.alteration, self.seed])
+        """Changes when the plan would give other views (or its example was rendered otherwise)."""
+        text = json.dumps([self.example.cache_name, self.crop_start, self.alteration, self.seed])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -33,7 +33,7 @@ TEACHERS = {"msd": MUSICNN_CHECKPOINT, "mtt": Path("checkpoints/musicnn_mtt.pt")
 def teacher_path(cache_dir: Path, example: Example, model: str = "msd") -> Path:
     """Where one example's outputs of the musicnn `model` (a key of TEACHERS) are cached."""
     folder = "musicnn" if model == "msd" else f"musicnn_{model}"
-    return cache_dir / "features" / folder / f"{example.example_id}.npz"
+    return cache_dir / "features" / folder / f"{example.cache_name}.npz"
 
 
 def grid_patches(audio: np.ndarray) -> np.ndarray:

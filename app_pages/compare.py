@@ -6,13 +6,13 @@ from engine import generate as gen
 from engine.compare import MIN_SET_PIECES, SetComparison
 from engine.errors import EngineError
 from ui import charts, models
-from ui.clip import current_clip
+from ui.clip import COMPARE_CURRENT, COMPARE_SIDE, current_clip
 from ui.errors import show_error
 from ui.generation import choose_track, chosen_index, chosen_track, generated_tracks
 
 REAL, CURRENT, UPLOAD, GENERATED = (
     "A real piece the generator never heard",
-    "The current clip",
+    COMPARE_CURRENT,
     "Upload a file",
     "The generated piece",
 )
@@ -78,7 +78,7 @@ def _two_pieces() -> None:
     with left:
         original = _pick("Original", originals, track.style if track else None)
     with right:
-        other = _pick("Compared with it", others, None)
+        other = _pick(COMPARE_SIDE, others, None)
 
     if original is None or other is None:
         st.info(

@@ -12,6 +12,8 @@ from ui.clip import set_current_clip
 from ui.errors import show_error
 from ui.generation import choose_track, generated_tracks, keep_generation, take_request
 from ui.library import add_piece, added_toast
+from ui.score import READ_START as READ
+from ui.score import read_prompt as score_prompt
 
 FRESH, HELDOUT, UPLOADED = "Start fresh", "Continue a real piece", "Continue my MIDI file"
 STYLE_INSTRUMENTS = "The style's own"
@@ -79,8 +81,9 @@ with sampling:
     dice.button("New seed", icon=":material/casino:", on_click=_new_seed)
     variations = st.slider("Variations", 1, 4, 1, key="generate_variations",
                            help="Pieces from seeds seed, seed + 1, ...")  # fmt: skip
-    start = st.radio("Start from", [FRESH, HELDOUT, UPLOADED], horizontal=True,
-                     key="generate_start")  # fmt: skip
+    read_prompt = score_prompt()
+    starts = [FRESH, HELDOUT, UPLOADED] + ([READ] if read_prompt else [])
+    start = st.radio("Start from", starts, horizontal=True, key="generate_start")
     prompt = prompt_piece = None
     if start == HELDOUT:
         pieces = gen.heldout_pieces(style) or gen.heldout_pieces()
@@ -95,6 +98,9 @@ with sampling:
         upload = st.file_uploader("MIDI file to continue", type=["mid", "midi"],
                                   key="generate_prompt_upload")  # fmt: skip
         prompt = upload.getvalue() if upload is not None else None
+    elif start == READ:
+        st.caption(f"Continues {read_prompt[0]}, read on the Read page.")
+        prompt = read_prompt[1]
     prompt_bars = 4
     if start != FRESH:
         prompt_bars = st.slider("Bars of it to continue from", 1, 16, 4, key="generate_bars")

@@ -11,6 +11,7 @@ from ui.clip import bundled_examples, use_example
 from ui.errors import show_error
 from ui.generation import keep_generation, request_generation
 from ui.machine import rendering_problem
+from ui.score import example_pages
 
 
 def card(
@@ -40,7 +41,8 @@ st.markdown(
 )
 
 examples = bundled_examples()
-top_row, bottom_row = st.columns(3), st.columns(3)
+pages = example_pages()
+top_row, bottom_row, third_row = st.columns(3), st.columns(3), st.columns(3)
 UPLOAD = ":material/upload_file:"
 
 if card(
@@ -125,6 +127,19 @@ if card(
     ("Or add your own music", ":material/library_add:"),
 ):
     st.switch_page("app_pages/library.py")
+
+if card(
+    third_row[0],
+    ":material/queue_music: Read",
+    "Photograph or scan a page of printed sheet music: the studio reads it into a score to "
+    "check against the page, correct, play, download as MusicXML or MIDI, and use elsewhere.",
+    "Read an example page",
+    "app_pages/read.py",
+    ("Or read your own page", UPLOAD),
+    disabled=not pages,
+):
+    st.session_state["read_example"] = pages[0].title
+    st.switch_page("app_pages/read.py")
 
 problem = rendering_problem()
 if problem:

@@ -503,6 +503,63 @@ def _search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_score(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from engine.files import write_atomic
+    from engine.score.assemble import midi_bytes, musicxml_bytes
+    from engine.score.reader import load_reader
+    from engine.score.reading import read_score
+
+    try:
+        reader = load_reader()
+    except EngineError as err:
+        return _unavailable(err)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"error: cannot write to {out} ({err.strerror}).", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    status = EXIT_OK
+    used: set[str] = set()
+    for path in tqdm(args.files, desc="read", unit="file", disable=_quiet(args.files)):
+        source = Path(path)
+        try:
+            reading = read_score(source, reader)
+            stem, copy = source.stem, 2
+            while stem in used:
+                stem, copy = f"{source.stem}-{copy}", copy + 1
+            used.add(stem)
+            musicxml, midi = out / f"{stem}.musicxml", out / f"{stem}.mid"
+            write_atomic(musicxml, musicxml_bytes(reading.score))
+            write_atomic(midi, midi_bytes(reading.score))
+        except EngineError as err:
+            tqdm.write(f"{path}: {err}", file=sys.stderr)
+            status = EXIT_SOME_FAILED
+            continue
+        except OSError as err:
+            tqdm.write(f"{path}: cannot write its score to {out} ({err.strerror}).",
+                       file=sys.stderr)
+            status = EXIT_SOME_FAILED
+            continue
+        summary = reading.summary()
+        if args.json:
+            tqdm.write(json.dumps({"file": path, **{k: summary[k] for k in (
+                "pages", "systems", "staves", "parts", "measures", "notes",
+                "mean_confidence")}, "musicxml": str(musicxml), "midi": str(midi),
+                "seconds": summary["seconds"], "warnings": summary["warnings"]}))
+        else:
+            tqdm.write(
+                f"{path}: {summary['staves']} staves, {summary['parts']} parts, "
+                f"{summary['measures']} bars, {summary['notes']} notes "
+                f"(confidence {summary['mean_confidence']:.2f}) -> {musicxml}, {midi}"
+            )
+            for warning in summary["warnings"]:
+                tqdm.write(f"{path}: warning: {warning}", file=sys.stderr)
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per capability."""
     from engine.genre import GENRES
@@ -606,6 +663,17 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--library", default=None, metavar="DIR", help=library_help)
     search.add_argument("--json", action="store_true", help="print one JSON object")
     search.set_defaults(run=_search)
+
+    read = commands.add_parser(
+        "read-score",
+        help="read sheet music (images or PDFs) into MusicXML and MIDI",
+        description="Each FILE (PNG, JPEG, TIFF, BMP, WebP or PDF; a multi-page PDF is one "
+        "score) is read into DIR/<stem>.musicxml and DIR/<stem>.mid.",
+    )
+    read.add_argument("files", nargs="+", metavar="FILE", help="page images or PDFs")
+    read.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
+    read.add_argument("--json", action="store_true", help="one JSON object per line per file")
+    read.set_defaults(run=_read_score)
     return parser
 
 

@@ -53,3 +53,12 @@ class InvalidSettings(EngineError):
 
 class IndexUnavailable(EngineError):
     """A saved search index is missing, damaged or unusable here: rebuild it from the library."""
+
+
+class InvalidScore(EngineError):
+    """The file cannot be read as pages of sheet music (not an image or PDF, too large, too
+    many pages, or no staves found)."""
+
+
+class NoStaves(InvalidScore):
+    """A page was read but holds no staff of five lines the reader can find."""

@@ -36,3 +36,19 @@ def test_drums_under_a_melody_keep_the_octave_rows() -> None:
     assert figure.layout.yaxis.ticktext[:2] == ("C1", "C2")
     drums = next(t for t in figure.data if t.name == "Drums")
     assert "Closed Hi Hat" in drums.text
+
+
+def test_a_score_page_outlines_staves_and_marks_unsure_symbols() -> None:
+    import numpy as np
+
+    from ui.charts import score_page
+
+    page = np.full((1500, 2400), 255, np.uint8)
+    staves = [(100, 200, 2200, 260, 0, "S1.1"), (100, 400, 2200, 460, 1, "S2.1")]
+    figure = score_page(page, staves, [(500.0, 230.0, "C#5: 41% sure")], max_width=1000)
+    kinds = [trace.type for trace in figure.data]
+    assert kinds == ["image", "scatter"]
+    assert figure.data[0].dx == 3  # shrunk to at most 1000 pixels wide: every third pixel
+    assert len(figure.layout.shapes) == 2
+    assert figure.layout.shapes[0].line.color != figure.layout.shapes[1].line.color
+    assert list(figure.data[1].hovertext) == ["C#5: 41% sure"]

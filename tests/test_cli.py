@@ -31,7 +31,7 @@ def test_genres_json_lists_the_taxonomy() -> None:
     assert json.loads(result.stdout)["genres"] == list(GENRES)
 
 
-@pytest.mark.parametrize("command", ["genres", "classify"])
+@pytest.mark.parametrize("command", ["genres", "classify", "read-score"])
 def test_every_subcommand_has_help(command: str) -> None:
     result = run(command, "--help")
     assert result.returncode == 0
@@ -213,3 +213,76 @@ def test_tag_with_a_model_without_mood_heads_stops_before_any_file(
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("no mood heads") == 1 and str(bad) not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def reader_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment pointing the CLI at a tiny random score reader."""
+    import torch
+
+    from engine.models.omr import ReaderConfig, StaffReader
+    from engine.score.encoding import vocabulary
+    from engine.score.reader import CHECKPOINT_ENV as READER_ENV
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("reader") / "reader.pt"
+    model = StaffReader(ReaderConfig(len(vocabulary()), channels=(4, 4, 8, 8), hidden=8,
+                                     layers=1))
+    model.save(path, vocab=vocabulary(), metrics={})
+    return {READER_ENV: str(path)}
+
+
+def test_read_score_writes_musicxml_and_midi_and_reports_bad_files(
+    tmp_path: Path, reader_env: dict[str, str]
+) -> None:
+    from tests.score_pages import engraved_page, image_bytes, melody_score, pdf_bytes
+
+    page, boxes = engraved_page(melody_score(parts=2, bars=6))
+    (tmp_path / "duet.png").write_bytes(image_bytes(page))
+    (tmp_path / "book.pdf").write_bytes(pdf_bytes([page, page]))
+    (tmp_path / "notes.txt").write_text("not music")
+    (tmp_path / "blank.png").write_bytes(image_bytes(255 + 0 * page))
+    out = tmp_path / "out"
+    result = run("read-score", str(tmp_path / "duet.png"), str(tmp_path / "notes.txt"),
+                 str(tmp_path / "blank.png"), str(tmp_path / "book.pdf"), "--out", str(out),
+                 "--json", env=reader_env)
+    assert result.returncode == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [Path(r["file"]).name for r in lines] == ["duet.png", "book.pdf"]
+    duet, book = lines
+    assert set(duet) == {"file", "pages", "systems", "staves", "parts", "measures", "notes",
+                         "mean_confidence", "musicxml", "midi", "seconds", "warnings"}
+    assert (duet["pages"], duet["staves"], duet["parts"]) == (1, len(boxes), 2)
+    assert (book["pages"], book["staves"]) == (2, 2 * len(boxes))
+    assert Path(duet["musicxml"]) == out / "duet.musicxml"
+    assert (out / "duet.musicxml").read_bytes().startswith(b"<?xml")
+    assert (out / "book.mid").read_bytes()[:4] == b"MThd"
+    errors = result.stderr.splitlines()
+    assert any(e.startswith(f"{tmp_path / 'notes.txt'}: ") and "not an image" in e for e in errors)
+    assert any(e.startswith(f"{tmp_path / 'blank.png'}: ") and "No staff" in e for e in errors)
+    assert "Traceback" not in result.stderr
+
+
+def test_read_score_without_its_model_stops_with_a_message(tmp_path: Path) -> None:
+    from engine.score.reader import CHECKPOINT_ENV as READER_ENV
+
+    result = run("read-score", "x.png", "--out", str(tmp_path),
+                 env={READER_ENV: str(tmp_path / "none.pt")})
+    assert result.returncode == 2
+    assert "score reader's model file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_read_score_reports_a_score_it_cannot_write(tmp_path: Path, reader_env) -> None:
+    from tests.score_pages import engraved_page, image_bytes, melody_score
+
+    page, _ = engraved_page(melody_score(parts=1, bars=4))
+    for name in ("a.png", "b.png"):
+        (tmp_path / name).write_bytes(image_bytes(page))
+    out = tmp_path / "out"
+    (out / "a.musicxml").mkdir(parents=True)  # a folder where a's score should go
+    result = run("read-score", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--out",
+                 str(out), env=reader_env)
+    assert result.returncode == 1
+    assert f"{tmp_path / 'a.png'}: cannot write its score" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (out / "b.musicxml").is_file()

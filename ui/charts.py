@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import math
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
 
 import numpy as np
 import plotly.graph_objects as go
 import pretty_midi
+from PIL import Image
 
 from engine.compare import PITCH_CLASS_NAMES, PitchClasses
 from engine.genre import GenrePrediction, GenreSegment
@@ -482,4 +486,50 @@ def neighbourhood(
         height=380,
         margin=_MARGIN,
     )
+    return figure
+
+
+SYSTEM_COLOURS = ("#6d4aff", "#e8793a", "#2f9e6e", "#c53030")  # staff outlines, by system
+
+
+def score_page(
+    page: np.ndarray,
+    staves: Sequence[tuple[float, float, float, float, int, str]],
+    unsure: Sequence[tuple[float, float, str]],
+    *,
+    max_width: int = 1000,
+) -> go.Figure:
+    """A page of sheet music with each staff outlined (a colour per system) and the symbols
+    the reader was unsure of marked.
+
+    Args:
+        page: grey page image.
+        staves: (left, top, right, bottom, system, label) of each staff, page pixels.
+        unsure: (x, y, hover text) of each unsure symbol, page pixels.
+        max_width: the image is shrunk to at most this many pixels wide to keep the app light.
+    """
+    step = max(math.ceil(page.shape[1] / max_width), 1)
+    shown = Image.fromarray(np.ascontiguousarray(page[::step, ::step]))
+    buffer = io.BytesIO()
+    shown.save(buffer, format="PNG", optimize=True)
+    source = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    # A PNG, not a heatmap: a page is a million cells, which a heatmap would send as numbers.
+    figure = go.Figure(go.Image(source=source, x0=0, y0=0, dx=step, dy=step, hoverinfo="skip"))
+    for left, top, right, bottom, system, label in staves:
+        colour = SYSTEM_COLOURS[system % len(SYSTEM_COLOURS)]
+        figure.add_shape(type="rect", x0=left, x1=right, y0=top, y1=bottom,
+                         line={"color": colour, "width": 2}, fillcolor=colour, opacity=0.12)
+        figure.add_annotation(x=left, y=top, text=label, showarrow=False, xanchor="right",
+                              yanchor="bottom", font={"color": colour, "size": 11})
+    if unsure:
+        figure.add_trace(go.Scatter(
+            x=[u[0] for u in unsure], y=[u[1] for u in unsure], mode="markers",
+            marker={"symbol": "circle-open", "size": 14, "color": "#c53030",
+                    "line": {"width": 2}},
+            hovertext=[u[2] for u in unsure], hoverinfo="text", name="unsure",
+        ))
+    height = int(min(900, 700 * page.shape[0] / page.shape[1] + 40))
+    figure.update_layout(height=height, margin=_MARGIN, showlegend=False,
+                         xaxis={"visible": False, "range": [0, page.shape[1]]},
+                         yaxis={"visible": False, "autorange": "reversed", "scaleanchor": "x"})
     return figure

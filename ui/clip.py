@@ -39,7 +39,7 @@ class ClipFile:
     data: bytes  # the file's bytes exactly as uploaded, recorded or bundled
     name: str  # file name shown to the listener and used in messages
     sha256: str  # hash of `data`: the cache key of every analysis
-    source: str  # "upload", "recording", "example" or "generated"
+    source: str  # "upload", "recording", "example", "generated" or "score" (read sheet music)
 
     @property
     def mime_type(self) -> str:
@@ -67,11 +67,20 @@ def set_current_clip(data: bytes, name: str, *, source: str) -> ClipFile:
     Args:
         data: the audio file's bytes.
         name: its file name.
-        source: "upload", "recording", "example" or "generated".
+        source: "upload", "recording", "example", "generated" or "score".
     """
     clip = ClipFile(data=data, name=name, sha256=models.sha256_of(data), source=source)
     st.session_state[_CURRENT] = clip
     return clip
+
+
+COMPARE_CURRENT = "The current clip"  # the Compare page's choice of the current clip
+COMPARE_SIDE = "Compared with it"  # the Compare page's second side
+
+
+def compare_the_current_clip() -> None:
+    """Set the Compare page's second side to the current clip (before it opens)."""
+    st.session_state[f"compare_{COMPARE_SIDE}_source"] = COMPARE_CURRENT
 
 
 def clear_current_clip() -> None:
@@ -219,6 +228,7 @@ _SOURCE_TEXT = {
     "recording": "recorded",
     "example": "bundled example",
     "generated": "generated here",
+    "score": "read from sheet music",
 }
 
 

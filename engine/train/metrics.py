@@ -1,8 +1,8 @@
-"""Evaluation figures shared by the genre and mood training scripts."""
+"""Evaluation figures shared by the training and evaluation scripts."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.stats import bootstrap
@@ -89,3 +89,23 @@ def bootstrap_interval(
         rng=np.random.default_rng(seed),
     )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def edit_distance(truth: Sequence[object], guess: Sequence[object]) -> int:
+    """Levenshtein distance: insertions, deletions and substitutions turning `guess` into
+    `truth`."""
+    previous = list(range(len(guess) + 1))
+    for i, want in enumerate(truth, start=1):
+        current = [i]
+        for j, got in enumerate(guess, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1,
+                               previous[j - 1] + (want != got)))
+        previous = current
+    return previous[-1]
+
+
+def error_rate(truths: Sequence[Sequence[object]], guesses: Sequence[Sequence[object]]) -> float:
+    """Summed edit distance over summed true length (symbol error rate when the items are
+    token sequences)."""
+    errors = sum(edit_distance(t, g) for t, g in zip(truths, guesses, strict=True))
+    return errors / max(sum(len(t) for t in truths), 1)

@@ -243,3 +243,31 @@ def test_find_similar_tracks_and_add_the_query(
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     listed = run_engine("library", "list", "--library", str(studio_folder), "--json")
     assert "tone" in [t["title"] for t in json.loads(listed.stdout)["tracks"]]
+
+
+def test_read_a_page_of_sheet_music_and_download_musicxml(app_url: str, page) -> None:
+    from playwright.sync_api import expect
+
+    from tests.score_pages import engraved_page, image_bytes, melody_score
+
+    image, _ = engraved_page(melody_score(parts=2, bars=8))
+    page.goto(f"{app_url}/read")
+    expect(page.get_by_role("heading", name="Read")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Upload a page of sheet music")).to_be_visible()
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        {"name": "duet.png", "mimeType": "image/png", "buffer": image_bytes(image)}
+    )
+    metrics = page.locator('[data-testid="stMetric"]')
+    expect(metrics.first).to_contain_text("Pages", timeout=ANALYSIS_MS)
+    expect(metrics.nth(2)).to_contain_text("2")  # parts
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(1)  # the page, outlined
+    expect(page.get_by_text("System by system")).to_be_visible()
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="MusicXML").click()
+    path = download.value.path()
+    assert download.value.suggested_filename == "duet.musicxml"
+    text = Path(path).read_text()
+    assert text.startswith("<?xml") and "<score-partwise" in text
+    assert text.count("<part id=") == 2
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)

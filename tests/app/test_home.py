@@ -20,9 +20,10 @@ def test_landing_page_explains_the_studio(app) -> None:
         "Tag the moods of an example",
         "Find tracks like an example",
         "Open the library",
+        "Read an example page",
     ]
     headings = " ".join(h.value for h in app.subheader)
-    for capability in ("Classify", "Generate", "Compare", "Mood", "Similar", "Library"):
+    for capability in ("Classify", "Generate", "Compare", "Mood", "Similar", "Library", "Read"):
         assert capability in headings
 
 
@@ -147,3 +148,21 @@ def test_open_the_library(app) -> None:
 
     assert not app.exception
     assert app.title[0].value == "Library"
+
+
+def test_read_an_example_page(app, monkeypatch) -> None:
+    from ui import score
+
+    calls = []
+
+    def read_file(data: bytes, name: str):
+        calls.append(name)
+        raise score.EngineError("stubbed: the page logic is tested in test_read.py")
+
+    monkeypatch.setattr(score, "read_file", read_file)
+    app.run()
+    next(b for b in app.main.button if b.label == "Read an example page").click().run()
+
+    assert not app.exception
+    assert app.title[0].value == "Read"
+    assert calls == ["bach-chorale-bwv342.png"]

@@ -59,7 +59,7 @@ def note_events(tokens: list[str]) -> list[str]:
 
 
 def staff_figures(reader: LoadedReader, staves: StaffSet, indices: list[int],
-                  *, degraded: bool) -> dict:
+                  *, degraded: bool, grammar: bool = True) -> dict:
     """Error rates and speed of one reader on the given test staves."""
     truths, guesses, fonts, times = [], [], [], []
     for index in tqdm(indices, desc="staves", leave=False):
@@ -67,7 +67,7 @@ def staff_figures(reader: LoadedReader, staves: StaffSet, indices: list[int],
         if degraded:
             image = degrade(image, np.random.default_rng(index), page=False)
         started = time.perf_counter()
-        symbols = read_staves([image], reader)[0]
+        symbols = read_staves([image], reader, grammar=grammar)[0]
         times.append(1000 * (time.perf_counter() - started))
         guesses.append([s.token for s in symbols])
         truths.append(staves.records[index]["tokens"])
@@ -181,6 +181,13 @@ def main() -> None:
             "page_clean": page_figures(reader, pages, degraded=False),
             "page_degraded": page_figures(reader, pages, degraded=True),
         }
+        if name == "reader":
+            figures["models"]["reader, decoded without the grammar"] = {
+                "staff_clean": staff_figures(reader, staves, indices, degraded=False,
+                                             grammar=False),
+                "staff_degraded": staff_figures(reader, staves, indices, degraded=True,
+                                                grammar=False),
+            }
     write_figures(rounded(figures, 4), args.out)
 
 

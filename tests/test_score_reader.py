@@ -72,10 +72,29 @@ def test_greedy_decoding_merges_repeats_and_keeps_the_best_confidence() -> None:
     probs = torch.full((len(columns) + 2, 3), 0.01)
     for t, (index, p) in enumerate(columns):
         probs[t, index] = p
-    symbols = greedy_decode(probs.log(), len(columns), vocab)
+    symbols = greedy_decode(probs.log(), len(columns), vocab, grammar=False)
     assert [s.token for s in symbols] == ["A", "A", "B"]
     assert [round(s.confidence, 2) for s in symbols] == [0.8, 0.7, 0.95]
     assert 0 < symbols[0].column < symbols[1].column < symbols[2].column < 1
+
+
+def test_the_grammar_keeps_durations_after_pitches() -> None:
+    vocab = ["C4", "quarter", "|", "tie"]
+    rows = [  # blank, C4, quarter, |, tie
+        [0.05, 0.9, 0.02, 0.02, 0.01],  # C4
+        [0.35, 0.02, 0.02, 0.6, 0.01],  # a bar line inside the note: the blank is next best
+        [0.05, 0.02, 0.9, 0.02, 0.01],  # its duration
+        [0.05, 0.02, 0.02, 0.3, 0.6],  # a tie, after a duration
+        [0.05, 0.02, 0.02, 0.9, 0.01],  # the bar line
+    ]
+    log_probs = torch.tensor(rows).log()
+    plain = [s.token for s in greedy_decode(log_probs, 5, vocab, grammar=False)]
+    kept = [s.token for s in greedy_decode(log_probs, 5, vocab)]
+    assert plain == ["C4", "|", "quarter", "tie", "|"]
+    assert kept == ["C4", "quarter", "tie", "|"]
+    # A duration with no pitch before it takes the next best symbol that may start a staff.
+    lone = torch.tensor([[0.1, 0.3, 0.6, 0.0, 0.0]]).clamp_min(1e-6).log()
+    assert [s.token for s in greedy_decode(lone, 1, vocab)] == ["C4"]
 
 
 def test_a_page_is_read_into_a_score_with_every_part(tiny_reader) -> None:

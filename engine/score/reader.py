@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from engine.models.omr import StaffReader
+from engine.score.encoding import token_kind
 
 CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "score_reader.pt"
 CHECKPOINT_ENV = "MUSIC_STUDIO_SCORE_READER_CHECKPOINT"  # overrides CHECKPOINT
@@ -64,35 +65,70 @@ def to_batch(images: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return batch, widths
 
 
+def _allowed(previous: str | None, kinds: np.ndarray) -> np.ndarray:
+    """Which tokens may follow `previous` (None: the staff's start) in the encoding: a pitch
+    takes more pitches or its duration, "rest" takes a duration, a duration is never followed
+    by another, and a tie only follows a duration."""
+    allowed = np.ones(len(kinds) + 1, bool)  # index 0 is the blank, always allowed
+    body = allowed[1:]
+    if previous is not None and token_kind(previous) == "pitch":
+        body &= (kinds == "pitch") | (kinds == "duration")
+    elif previous == "rest":
+        body &= kinds == "duration"
+    else:
+        body &= kinds != "duration"
+        if previous is None or token_kind(previous) != "duration":
+            body &= kinds != "tie"
+    return allowed
+
+
 def greedy_decode(
-    log_probs: torch.Tensor, frames: int, vocab: Sequence[str]
+    log_probs: torch.Tensor, frames: int, vocab: Sequence[str], *, grammar: bool = True
 ) -> list[Symbol]:
     """Best path CTC decoding of one staff: the most likely symbol per column, repeats merged,
     blanks dropped; a symbol's confidence is its highest probability over its columns.
+
+    With `grammar`, a column whose likeliest symbol cannot follow the last one read (a
+    duration with no pitch before it, a bar line inside a note, a tie after a pitch) takes
+    the likeliest symbol that can, or nothing when the blank is likelier.
 
     Args:
         log_probs: (T, vocab + 1) log-probabilities of one staff.
         frames: how many of the T columns belong to the staff (the rest is padding).
         vocab: the token of each non-blank index.
+        grammar: keep to the encoding's grammar.
     """
-    probs = log_probs[:frames].exp()
-    best, indices = probs.max(dim=-1)
+    probs = log_probs[:frames].exp().numpy()
+    kinds = np.array([token_kind(token) for token in vocab])
     symbols: list[Symbol] = []
     previous = 0
-    for t, (index, probability) in enumerate(zip(indices.tolist(), best.tolist(), strict=True)):
+    cache: dict[str | None, np.ndarray] = {}
+    for t, column in enumerate(probs):
+        index = int(column.argmax())
+        if grammar and index not in (0, previous):
+            last = symbols[-1].token if symbols else None
+            if last not in cache:
+                cache[last] = _allowed(last, kinds)
+            allowed = cache[last]
+            if not allowed[index]:
+                index = int(np.where(allowed, column, -1.0).argmax())
+        probability = float(column[index])
         if index != 0 and index != previous:
             symbols.append(Symbol(vocab[index - 1], probability, (t + 0.5) / max(frames, 1)))
         elif index != 0 and symbols:
-            last = symbols[-1]
-            if probability > last.confidence:
-                symbols[-1] = Symbol(last.token, probability, last.column)
+            last_symbol = symbols[-1]
+            if probability > last_symbol.confidence:
+                symbols[-1] = Symbol(last_symbol.token, probability, last_symbol.column)
         previous = index
     return symbols
 
 
 @torch.inference_mode()
-def read_staves(images: Sequence[np.ndarray], reader: LoadedReader) -> list[list[Symbol]]:
-    """Read staff images (as engine.score.staves.crop_staff cuts them), one symbol list each.
+def read_staves(
+    images: Sequence[np.ndarray], reader: LoadedReader, *, grammar: bool = True
+) -> list[list[Symbol]]:
+    """Read staff images (as engine.score.staves.crop_staff cuts them), one symbol list each
+    (decoded within the encoding's grammar unless `grammar` is False).
 
     Each staff is read on its own: padded beside wider ones, the backward recurrence would
     start on the padding and a staff would read differently depending on its neighbours.
@@ -103,5 +139,5 @@ def read_staves(images: Sequence[np.ndarray], reader: LoadedReader) -> list[list
         batch, widths = to_batch([image])
         log_probs = reader.model(batch.to(device)).cpu()
         read.append(greedy_decode(log_probs[:, 0], int(StaffReader.frames(widths)[0]),
-                                  reader.vocab))
+                                  reader.vocab, grammar=grammar))
     return read

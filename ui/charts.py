@@ -528,7 +528,8 @@ def score_page(
                     "line": {"width": 2}},
             hovertext=[u[2] for u in unsure], hoverinfo="text", name="unsure",
         ))
-    height = int(min(900, 700 * page.shape[0] / page.shape[1] + 40))
+    # As tall as the page is at about the width of half the app (its column), no taller.
+    height = int(min(900, 560 * page.shape[0] / page.shape[1] + 40))
     figure.update_layout(height=height, margin=_MARGIN, showlegend=False,
                          xaxis={"visible": False, "range": [0, page.shape[1]]},
                          yaxis={"visible": False, "autorange": "reversed", "scaleanchor": "x"})

@@ -531,6 +531,8 @@ def score_page(
     # As tall as the page is at about the width of half the app (its column), no taller.
     height = int(min(900, 560 * page.shape[0] / page.shape[1] + 40))
     figure.update_layout(height=height, margin=_MARGIN, showlegend=False,
-                         xaxis={"visible": False, "range": [0, page.shape[1]]},
-                         yaxis={"visible": False, "autorange": "reversed", "scaleanchor": "x"})
+                         xaxis={"visible": False, "range": [0, page.shape[1]],
+                                "constrain": "domain", "constraintoward": "left"},
+                         yaxis={"visible": False, "autorange": "reversed", "scaleanchor": "x",
+                                "constrain": "domain", "constraintoward": "top"})
     return figure

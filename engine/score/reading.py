@@ -13,6 +13,7 @@ from pathlib import Path
 import music21
 import numpy as np
 
+from engine.audio import read_source
 from engine.errors import InvalidScore, NoStaves
 from engine.score.assemble import (
     build_score,
@@ -248,15 +249,11 @@ def read_score(
         progress: called with (share done, what is being done) as the reading goes on.
 
     Raises:
-        InvalidScore: when the file is missing, not a readable image or PDF, or holds no staves.
+        MissingFile: when there is no file at the path.
+        InvalidScore: when the file is not a readable image or PDF, or holds no staves.
         ModelUnavailable: when no reader is given and the studio's cannot be loaded.
     """
-    if isinstance(source, bytes | bytearray | memoryview):
-        data, name = bytes(source), name or "page"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise InvalidScore(f"There is no file called {path.name} there; check the path.")
-        data, name = path.read_bytes(), name or path.name
+    is_bytes = isinstance(source, bytes | bytearray | memoryview)
+    data, name = read_source(source, name or ("page" if is_bytes else None))
     reader = reader or load_reader()
     return read_pages(load_pages(data, name), reader, name=name, progress=progress)

@@ -7,8 +7,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements.stamp
-# FluidSynth + a General MIDI soundfont render MIDI; Chromium runs the browser test.
-SYSTEM_PACKAGES := libfluidsynth3 fluid-soundfont-gm chromium
+# FluidSynth + a General MIDI soundfont render MIDI; Chromium runs the browser test;
+# MuseScore 3 and LilyPond engrave the score reader's training and benchmark pages.
+SYSTEM_PACKAGES := libfluidsynth3 fluid-soundfont-gm chromium musescore3 lilypond
 HOST ?= 127.0.0.1
 PORT ?= 8501
 
@@ -35,7 +36,7 @@ system:
 			missing="$$missing python3-venv"; \
 		fi; \
 	else \
-		echo "note: not a Debian-like system; make sure FluidSynth, a GM soundfont and Chromium are installed."; \
+		echo "note: not a Debian-like system; make sure FluidSynth, a GM soundfont, Chromium, MuseScore 3 and LilyPond are installed."; \
 	fi; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \

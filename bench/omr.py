@@ -5,7 +5,8 @@ Staff level, on the test split of the staff data (pieces never trained on): symb
 duration error rates (the same over pitch tokens alone and duration tokens alone), on the
 staves as engraved ("clean") and damaged as scans and photos damage them ("degraded"), split
 by the fonts used in training and the font held out from it; milliseconds per staff.
-Page level, on whole held-out pages (all parts, random layout) clean and degraded: the note
+Page level, on whole held-out pages (all parts, random layout) engraved by verovio, by
+MuseScore and by LilyPond (an engraver the reader never trains on), clean and degraded: the note
 error of each part (edit distance over its notes and rests, each pitch set with its duration)
 and seconds per page, through the full reader (page straightening, staff finding, reading,
 assembly).
@@ -32,7 +33,14 @@ from engine.score.reading import read_pages
 from engine.train.degrade import degrade
 from engine.train.metrics import edit_distance, error_rate
 from engine.train.omr import StaffSet
-from engine.train.omr_data import DEFAULT_DATA_DIR, HELD_OUT_FONT, engrave_page, sources, split_of
+from engine.train.omr_data import (
+    DEFAULT_DATA_DIR,
+    ENGRAVERS,
+    HELD_OUT_FONT,
+    engrave_page,
+    sources,
+    split_of,
+)
 
 MODELS = {
     "reader": "checkpoints/score_reader.pt",  # residual CNN + multiscale fusion + BiSRU + CTC
@@ -87,10 +95,12 @@ def staff_figures(reader: LoadedReader, staves: StaffSet, indices: list[int],
         }
 
     everything = list(range(len(truths)))
+    musescore = [i for i in everything if fonts[i].startswith("MuseScore")]
     return {
         **rates(everything),
         "trained_fonts": rates([i for i in everything if fonts[i] != HELD_OUT_FONT]),
         "held_out_font": rates([i for i in everything if fonts[i] == HELD_OUT_FONT]),
+        **({"musescore": rates(musescore)} if musescore else {}),
         "ms_per_staff_p50": statistics.median(times),
         "ms_per_staff_mean": float(np.mean(times)),
     }
@@ -153,16 +163,18 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     indices = sorted(rng.permutation(len(staves))[: args.staves].tolist())
     held_out = [s for s in sources(args.shared, args.seed) if split_of(s.piece_id) == "test"]
-    pages = []
-    for source in tqdm(held_out, desc="engraving held-out pages", leave=False):
-        if len(pages) >= args.pages:
-            break
-        try:
-            page = engrave_page(source, args.seed)
-        except Exception:  # noqa: BLE001 - a corpus file music21 cannot take is left out
-            page = None
-        if page is not None:
-            pages.append(page)
+    pages: dict[str, list] = {}
+    for engraver in ENGRAVERS:
+        pages[engraver] = []
+        for source in tqdm(held_out, desc=f"engraving held-out pages ({engraver})", leave=False):
+            if len(pages[engraver]) >= args.pages:
+                break
+            try:
+                page = engrave_page(source, args.seed, engraver=engraver)
+            except Exception:  # noqa: BLE001 - a file music21 or an engraver cannot take
+                page = None
+            if page is not None:
+                pages[engraver].append(page)
     figures: dict = {"test_staves": len(indices), "held_out_font": HELD_OUT_FONT,
                      "threads": args.threads, "models": {}}
     for name, path in models.items():
@@ -178,8 +190,11 @@ def main() -> None:
             "training": reader.metrics,
             "staff_clean": staff_figures(reader, staves, indices, degraded=False),
             "staff_degraded": staff_figures(reader, staves, indices, degraded=True),
-            "page_clean": page_figures(reader, pages, degraded=False),
-            "page_degraded": page_figures(reader, pages, degraded=True),
+            "page_clean": page_figures(reader, pages["verovio"], degraded=False),
+            "page_degraded": page_figures(reader, pages["verovio"], degraded=True),
+            "page_musescore": page_figures(reader, pages["musescore"], degraded=False),
+            "page_lilypond": page_figures(reader, pages["lilypond"], degraded=False),
+            "page_lilypond_degraded": page_figures(reader, pages["lilypond"], degraded=True),
         }
         if name == "reader":
             figures["models"]["reader, decoded without the grammar"] = {

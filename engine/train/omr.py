@@ -3,7 +3,8 @@
     nice python -m engine.train.omr --data ~/.cache/music-studio/omr --variant reader \
         --minutes 90 --threads 1 --out checkpoints/score_reader.pt
 
-Time-budgeted: the learning rate follows a cosine over `--minutes`; the full training state is
+Time-budgeted: the learning rate follows a cosine over `--minutes` (or over `--steps`, which
+compares variants at equal work whatever else the machine is doing); the full training state is
 saved every few minutes beside `--out` (<out>.state), and a run started again with the same
 arguments resumes from it. The slim checkpoint (weights, config, vocabulary, val figures) is
 written at each save. Half the training staves are damaged on the fly as scans and photos
@@ -120,6 +121,8 @@ def main() -> None:
                         default=Path.home() / ".cache" / "music-studio" / "omr")
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="reader")
     parser.add_argument("--minutes", type=float, default=90.0, help="training time budget")
+    parser.add_argument("--steps", type=int, default=0,
+                        help="a budget in optimiser steps instead of minutes (0: by minutes)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1.5e-3)
@@ -147,6 +150,13 @@ def main() -> None:
         state = saved["state"]
         print(f"resumed at step {state['step']} ({state['elapsed'] / 60:.1f} min)", flush=True)
     budget = args.minutes * 60
+
+    def progress() -> float:
+        """How far through its budget the run is, from 0 to 1."""
+        if args.steps:
+            return state["step"] / args.steps
+        return (time.time() - started) / budget
+
     rng = random.Random(f"{args.seed}/{state['epoch']}")
     np_rng = np.random.default_rng([args.seed, state["epoch"]])
     started, last_save = time.time() - state["elapsed"], time.time()
@@ -169,15 +179,13 @@ def main() -> None:
         losses.clear()
 
     model.train()
-    while time.time() - started < budget:
+    while progress() < 1:
         for batch_indices in batches(train, args.batch, rng):
-            elapsed = time.time() - started
-            if elapsed >= budget:
+            if progress() >= 1:
                 break
-            progress = elapsed / budget
             warm = min(1.0, (state["step"] + 1) / 300)
             for group in optimizer.param_groups:
-                group["lr"] = args.lr * warm * 0.5 * (1 + math.cos(math.pi * progress))
+                group["lr"] = args.lr * warm * 0.5 * (1 + math.cos(math.pi * progress()))
             images = [augment(train.image(i), np_rng) for i in batch_indices]
             batch, widths = to_batch(images)
             targets = [torch.tensor([index_of[t] for t in train.records[i]["tokens"]])

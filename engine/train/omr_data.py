@@ -52,12 +52,22 @@ from engine.score.engrave import (
     staff_boxes,
     toolkit,
 )
-from engine.score.staves import crop_staff
+from engine.score.staves import crop_staff, cut_staff, find_staves
+from engine.train.engravers import (
+    MUSESCORE,
+    EngraverError,
+    lilypond_pages,
+    musescore_pages,
+    random_musescore_style,
+    require,
+)
 
 DEFAULT_DATA_DIR = Path("../shared/data")
 # What a run of bars that music21 or verovio cannot take raises: the run is skipped.
-SKIPPED_CHUNK = (NotEncodable, EngineError, music21.exceptions21.Music21Exception, ValueError,
-                 IndexError, KeyError, AttributeError, TypeError, ZeroDivisionError)
+SKIPPED_CHUNK = (NotEncodable, EngineError, EngraverError, music21.exceptions21.Music21Exception,
+                 ValueError, IndexError, KeyError, AttributeError, TypeError, ZeroDivisionError)
+MUSESCORE_SHARE = 0.3  # runs of bars engraved by MuseScore instead of verovio
+ENGRAVERS = ("verovio", "musescore", "lilypond")  # for held-out pages; LilyPond never trains
 HELD_OUT_FONT = "Gootville"  # never used for training pages: measures a look the reader never saw
 TRAIN_FONTS = tuple(font for font in FONTS if font != HELD_OUT_FONT)
 # music21 corpus collections and how many of their files to use.
@@ -126,12 +136,42 @@ def _scores(source: Source) -> list[tuple[str, music21.stream.Score]]:
     return [(source.piece_id, parsed)]
 
 
-def _encodable(measure: music21.stream.Measure) -> bool:
-    time = measure.getContextByClass(music21.meter.TimeSignature)
+def _flags(part: music21.stream.Part) -> list[bool]:
+    """Per bar of a part: can the encoding say it (one voice, a known clef, durations it has)?
+
+    One pass over the bars, the clef and time in force carried along (music21's per-bar
+    context look-up rebuilds a tree of the whole part each time: minutes on a long quartet).
+    """
+    flags = []
+    clef: music21.clef.Clef | None = None
+    time: music21.meter.TimeSignature | None = None
+    for measure in part.getElementsByClass("Measure"):
+        changes = list(measure.getElementsByClass(["Clef", "TimeSignature"]))
+        for element in changes:
+            if element.offset == 0:
+                clef, time = _carry(element, clef, time)
+        flags.append(_encodable(measure, clef, time))
+        for element in changes:
+            if element.offset > 0:
+                clef, time = _carry(element, clef, time)
+    return flags
+
+
+def _carry(
+    element: music21.base.Music21Object, clef: music21.clef.Clef | None,
+    time: music21.meter.TimeSignature | None,
+) -> tuple[music21.clef.Clef | None, music21.meter.TimeSignature | None]:
+    """The clef and time in force once `element` (a clef or a time signature) is read."""
+    if isinstance(element, music21.clef.Clef):
+        return element, time
+    return clef, element
+
+
+def _encodable(measure: music21.stream.Measure, clef: music21.clef.Clef | None,
+               time: music21.meter.TimeSignature | None) -> bool:
     bar = Fraction(time.barDuration.quarterLength) if time else Fraction(4)
     try:
         measure_tokens(measure, system_start=False, bar_quarters=bar)
-        clef = measure.getContextByClass(music21.clef.Clef)
         if clef is None:
             return False
         clef_token(clef)
@@ -162,6 +202,8 @@ def _prepare(part: music21.stream.Part, first: int, last: int, rng: random.Rando
     for index in range(first, last):
         measure = copy.deepcopy(measures[index])
         measure.number = index - first + 1
+        # The source's own line and page breaks go: the engraver lays the run out afresh.
+        measure.removeByClass(["SystemLayout", "PageLayout", "StaffLayout"])
         out.append(measure)
     opening = out.getElementsByClass("Measure")[0]
     source = measures[first]
@@ -326,6 +368,54 @@ def engrave_chunk(
     return staves
 
 
+def _system_starts(count: int, rng: random.Random) -> list[int]:
+    """The first bar of each system when `count` bars are broken every 2-5 bars."""
+    starts, bar = [], 0
+    while bar < count:
+        starts.append(bar)
+        bar += rng.randint(2, 5)
+    return starts
+
+
+def engrave_chunk_musescore(
+    parts: list[music21.stream.Part], labelled: list[bool], rng: random.Random,
+) -> list[Staff]:
+    """Engrave prepared parts with MuseScore, a system break every few bars, and cut out
+    every labelled staff where the page finder finds it (none when MuseScore broke the
+    lines elsewhere or the finder missed a staff: the run is then left out)."""
+    contexts = [_contexts(part) for part in parts]
+    measures = [list(p.getElementsByClass("Measure")) for p in parts]
+    count = min(len(m) for m in measures)
+    starts = _system_starts(count, rng)
+    for part_measures in measures:
+        for start in starts[1:]:
+            part_measures[start].insert(0, music21.layout.SystemLayout(isNew=True))
+    style = random_musescore_style(rng)
+    pages = musescore_pages(musicxml_bytes(score_of(parts, rng)), style)
+    systems = []
+    for page in pages:
+        found = find_staves(page)
+        for number in sorted({staff.system for staff in found}):
+            systems.append((page, [staff for staff in found if staff.system == number]))
+    if len(systems) != len(starts) or any(len(staves) != len(parts) for _, staves in systems):
+        return []
+    out: list[Staff] = []
+    for (page, staves), first, last in zip(systems, starts, [*starts[1:], count], strict=True):
+        for index, staff in enumerate(staves):
+            if not labelled[index]:
+                continue
+            tokens = header_tokens(contexts[index][first][0])
+            try:
+                for number in range(first, last):
+                    tokens += measure_tokens(measures[index][number],
+                                             system_start=number == first,
+                                             bar_quarters=contexts[index][number][1])
+            except NotEncodable:
+                continue
+            out.append(Staff(cut_staff(page, staff), tokens, f"MuseScore {style.font}"))
+    return out
+
+
 def build_piece(source: Source, seed: int) -> list[dict]:
     """All staves of one source file (a piece, or several tunes)."""
     rng = random.Random(f"{seed}/{source.piece_id}")
@@ -336,7 +426,7 @@ def build_piece(source: Source, seed: int) -> list[dict]:
         if not parts:
             continue
         counts = {len(p.getElementsByClass("Measure")) for p in parts}
-        flags = [[_encodable(m) for m in p.getElementsByClass("Measure")] for p in parts]
+        flags = [_flags(p) for p in parts]
         for index, part_flags in enumerate(flags):
             runs = _runs(part_flags, least=3)
             rng.shuffle(runs)
@@ -352,8 +442,11 @@ def build_piece(source: Source, seed: int) -> list[dict]:
                         for i in chosen
                     ]
                     labelled = [all(flags[i][first:last]) for i in chosen]
-                    layout = random_layout(rng, fonts=fonts, parts=len(prepared))
-                    staves = engrave_chunk(prepared, labelled, layout, rng)
+                    if rng.random() < MUSESCORE_SHARE:
+                        staves = engrave_chunk_musescore(prepared, labelled, rng)
+                    else:
+                        layout = random_layout(rng, fonts=fonts, parts=len(prepared))
+                        staves = engrave_chunk(prepared, labelled, layout, rng)
                 except SKIPPED_CHUNK:
                     continue
                 out += [{"image": s.image, "tokens": s.tokens, "font": s.font,
@@ -372,15 +465,16 @@ class TruePage:
 
 
 def engrave_page(source: Source, seed: int, *, fonts: tuple[str, ...] = FONTS,
-                 bars: int = 16) -> TruePage | None:
+                 bars: int = 16, engraver: str = "verovio") -> TruePage | None:
     """The first run of `bars` bars of a piece in which every part can be said, engraved whole
-    on one page of random layout (None when the piece has no such run)."""
+    by `engraver` (one of ENGRAVERS) on pages of random layout (None when the piece has no
+    such run)."""
     rng = random.Random(f"{seed}/page/{source.piece_id}")
     for piece_id, score in _scores(source)[:1]:
         parts = list(score.parts)
         if not 0 < len(parts) <= 4:
             return None
-        flags = [[_encodable(m) for m in p.getElementsByClass("Measure")] for p in parts]
+        flags = [_flags(p) for p in parts]
         if len({len(f) for f in flags}) != 1:
             return None
         runs = _runs([all(column) for column in zip(*flags, strict=True)], least=bars // 2)
@@ -397,6 +491,14 @@ def engrave_page(source: Source, seed: int, *, fonts: tuple[str, ...] = FONTS,
                 tokens += measure_tokens(measure, system_start=index == 0,
                                          bar_quarters=contexts[index][1])
             truth.append(tokens)
+        if engraver == "musescore":
+            style = random_musescore_style(rng)
+            images = musescore_pages(musicxml_bytes(score_of(prepared, rng)), style)
+            return TruePage(images, truth, piece_id, f"MuseScore {style.font}")
+        if engraver == "lilypond":
+            images = lilypond_pages(musicxml_bytes(score_of(prepared, rng)),
+                                    dpi=rng.randint(110, 190))
+            return TruePage(images, truth, piece_id, "LilyPond")
         layout = random_layout(rng, fonts=fonts, parts=len(prepared))
         tk = toolkit(replace(layout, adjust_page_height=False, page_height=2970))
         if not tk.loadData(musicxml_bytes(score_of(prepared, rng)).decode()):
@@ -465,6 +567,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0, help="at most this many files (0: all)")
     args = parser.parse_args()
+    require(MUSESCORE)
     out_dir = args.out.expanduser()
     (out_dir / "pieces").mkdir(parents=True, exist_ok=True)
     todo = sources(args.data, args.seed)

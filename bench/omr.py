@@ -34,13 +34,13 @@ from engine.train.degrade import degrade
 from engine.train.metrics import edit_distance, error_rate
 from engine.train.omr import StaffSet
 from engine.train.omr_data import (
-    DEFAULT_DATA_DIR,
     ENGRAVERS,
     HELD_OUT_FONT,
     engrave_page,
     sources,
     split_of,
 )
+from engine.train.piece_files import DEFAULT_DATA_DIR
 
 MODELS = {
     "reader": "checkpoints/score_reader.pt",  # residual CNN + multiscale fusion + BiSRU + CTC

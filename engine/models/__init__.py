@@ -52,3 +52,10 @@ def load_checkpoint(
     except UNREADABLE_CHECKPOINT as err:
         raise ModelUnavailable(f"{name} {path} could not be read ({err}).") from None
     return model.to(device).eval(), stored
+
+
+def stored_config(config_class: type, stored: dict[str, Any]) -> Any:
+    """A config dataclass rebuilt from a checkpoint's "config" entry (lists back to tuples)."""
+    entries = {key: tuple(value) if isinstance(value, list) else value
+               for key, value in stored["config"].items()}
+    return config_class(**entries)

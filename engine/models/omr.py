@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from engine.models import load_checkpoint
+from engine.models import load_checkpoint, stored_config
 
 CHECKPOINT_VERSION = 1
 
@@ -211,9 +211,7 @@ class StaffReader(nn.Module):
         """
 
         def build(stored: dict) -> StaffReader:
-            config = dict(stored["config"])
-            config["channels"] = tuple(config["channels"])
-            model = cls(ReaderConfig(**config))
+            model = cls(stored_config(ReaderConfig, stored))
             model.load_state_dict(stored["state_dict"])
             return model
 

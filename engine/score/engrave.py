@@ -69,6 +69,7 @@ class StaffBox:
     left: float  # x where the staff lines start
     right: float  # x where they end
     measures: tuple[str, ...]  # the bar numbers ("n") the system holds, left to right
+    bar_edges: tuple[float, ...] = ()  # x where each bar starts, then where the last one ends
 
     @property
     def spacing(self) -> float:
@@ -126,6 +127,7 @@ def staff_boxes(svg: str, tk=None) -> list[StaffBox]:  # noqa: ANN001 - verovio 
     for system_index, system in enumerate(systems):
         extents: dict[int, list[float]] = {}
         numbers: list[str] = []
+        edges: list[tuple[float, float]] = []  # each bar's left and right end
         for measure in system.iter(f"{SVG}g"):
             if "measure" not in measure.get("class", "").split():
                 continue
@@ -146,6 +148,10 @@ def staff_boxes(svg: str, tk=None) -> list[StaffBox]:  # noqa: ANN001 - verovio 
                 y0, y1 = lines[0][1], lines[4][1]
                 box = extents.setdefault(staff_index, [x0, x1, y0, y1])
                 box[0], box[1] = min(box[0], x0), max(box[1], x1)
+                if staff_index == 0:
+                    edges.append((x0, x1))
+        lefts = [left for left, _ in edges] + [right for _, right in edges[-1:]]
+        bar_edges = tuple((x + dx) * to_px for x in lefts)
         for staff_index, (x0, x1, y0, y1) in sorted(extents.items()):
             boxes.append(
                 StaffBox(
@@ -156,6 +162,7 @@ def staff_boxes(svg: str, tk=None) -> list[StaffBox]:  # noqa: ANN001 - verovio 
                     left=(x0 + dx) * to_px,
                     right=(x1 + dx) * to_px,
                     measures=tuple(numbers),
+                    bar_edges=bar_edges,
                 )
             )
     return boxes

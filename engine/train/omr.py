@@ -3,10 +3,8 @@
     nice python -m engine.train.omr --data ~/.cache/music-studio/omr --variant reader \
         --minutes 90 --threads 1 --out checkpoints/score_reader.pt
 
-Time-budgeted: the learning rate follows a cosine over `--minutes` (or over `--steps`, which
-compares variants at equal work whatever else the machine is doing); the full training state is
-saved every few minutes beside `--out` (<out>.state), and a run started again with the same
-arguments resumes from it. The slim checkpoint (weights, config, vocabulary, val figures) is
+Budgeted in minutes or steps, saved as it goes and resumed when started again
+(engine.train.budget); the slim checkpoint (weights, config, vocabulary, val figures) is
 written at each save. Half the training staves are damaged on the fly as scans and photos
 damage them (engine.train.degrade).
 """
@@ -15,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +24,7 @@ from torch import nn
 from engine.models.omr import ReaderConfig, StaffReader
 from engine.score.encoding import vocabulary
 from engine.score.reader import greedy_decode, to_batch
+from engine.train.budget import Run, add_budget_arguments
 from engine.train.degrade import degrade
 from engine.train.metrics import error_rate
 
@@ -38,7 +35,6 @@ VARIANTS = {
     "no-fusion": dict(residual=True, fusion=False, recurrent="sru"),
     "lstm": dict(residual=True, fusion=True, recurrent="lstm"),
 }
-SAVE_EVERY_S = 300
 VAL_STAVES = 300
 
 
@@ -115,18 +111,14 @@ def evaluate(model: StaffReader, staves: StaffSet, indices: list[int],
 
 
 def main() -> None:
-    """Train one variant within a time budget, resuming where a killed run stopped."""
+    """Train one variant within its budget, resuming where a killed run stopped."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path,
                         default=Path.home() / ".cache" / "music-studio" / "omr")
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="reader")
-    parser.add_argument("--minutes", type=float, default=90.0, help="training time budget")
-    parser.add_argument("--steps", type=int, default=0,
-                        help="a budget in optimiser steps instead of minutes (0: by minutes)")
-    parser.add_argument("--threads", type=int, default=1)
+    add_budget_arguments(parser, minutes=90.0)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1.5e-3)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("checkpoints/score_reader.pt"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -136,75 +128,35 @@ def main() -> None:
     train = StaffSet.load(args.data.expanduser(), "train")
     val = StaffSet.load(args.data.expanduser(), "val")
     val_indices = random.Random(args.seed).sample(range(len(val)), min(VAL_STAVES, len(val)))
-    config = ReaderConfig(vocab_size=len(vocab), **VARIANTS[args.variant])
-    model = StaffReader(config)
+    model = StaffReader(ReaderConfig(vocab_size=len(vocab), **VARIANTS[args.variant]))
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    run = Run(args.out, model, optimizer, args=args, lr=args.lr, warmup=300, label=args.variant)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
-    state_path = args.out.with_suffix(".state")
-    log_path = args.out.with_suffix(".log.jsonl")
-    state = {"elapsed": 0.0, "step": 0, "epoch": 0, "history": []}
-    if state_path.exists():
-        saved = torch.load(state_path, weights_only=False)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        state = saved["state"]
-        print(f"resumed at step {state['step']} ({state['elapsed'] / 60:.1f} min)", flush=True)
-    budget = args.minutes * 60
+    rng = random.Random(f"{args.seed}/{run.state['epoch']}")
+    np_rng = np.random.default_rng([args.seed, run.state["epoch"]])
 
-    def progress() -> float:
-        """How far through its budget the run is, from 0 to 1."""
-        if args.steps:
-            return state["step"] / args.steps
-        return (time.time() - started) / budget
+    def measure() -> dict:
+        return {"val_ser": round(evaluate(model, val, val_indices, vocab), 4)}
 
-    rng = random.Random(f"{args.seed}/{state['epoch']}")
-    np_rng = np.random.default_rng([args.seed, state["epoch"]])
-    started, last_save = time.time() - state["elapsed"], time.time()
-    losses: list[float] = []
-
-    def save() -> None:
-        state["elapsed"] = time.time() - started
-        ser = evaluate(model, val, val_indices, vocab)
-        entry = {"step": state["step"], "minutes": round(state["elapsed"] / 60, 1),
-                 "loss": round(float(np.mean(losses or [float("nan")])), 4),
-                 "val_ser": round(ser, 4)}
-        state["history"].append(entry)
-        print(json.dumps(entry), flush=True)
-        with log_path.open("a") as handle:
-            handle.write(json.dumps({"variant": args.variant, **entry}) + "\n")
-        model.save(args.out, vocab=vocab, metrics={"variant": args.variant, **entry,
-                                                     "train_staves": len(train)})
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "state": state}, state_path)
-        losses.clear()
+    def write(metrics: dict) -> None:
+        model.save(args.out, vocab=vocab, metrics={**metrics, "train_staves": len(train)})
 
     model.train()
-    while progress() < 1:
+    while not run.done():
         for batch_indices in batches(train, args.batch, rng):
-            if progress() >= 1:
+            if run.done():
                 break
-            warm = min(1.0, (state["step"] + 1) / 300)
-            for group in optimizer.param_groups:
-                group["lr"] = args.lr * warm * 0.5 * (1 + math.cos(math.pi * progress()))
             images = [augment(train.image(i), np_rng) for i in batch_indices]
             batch, widths = to_batch(images)
             targets = [torch.tensor([index_of[t] for t in train.records[i]["tokens"]])
                        for i in batch_indices]
             log_probs = model(batch)
-            loss = ctc(log_probs, torch.cat(targets), StaffReader.frames(widths),
-                       torch.tensor([len(t) for t in targets]))
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimizer.step()
-            losses.append(loss.item())
-            state["step"] += 1
-            if time.time() - last_save > SAVE_EVERY_S:
-                save()
-                last_save = time.time()
+            run.update(ctc(log_probs, torch.cat(targets), StaffReader.frames(widths),
+                           torch.tensor([len(t) for t in targets])))
+            run.save_if_due(measure, write)
         else:
-            state["epoch"] += 1
-    save()
+            run.state["epoch"] += 1
+    run.save(measure, write)
 
 
 if __name__ == "__main__":

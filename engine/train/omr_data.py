@@ -22,10 +22,7 @@ import argparse
 import copy
 import hashlib
 import json
-import multiprocessing
-import os
 import random
-import warnings
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -61,8 +58,11 @@ from engine.train.engravers import (
     random_musescore_style,
     require,
 )
+from engine.train.piece_files import (
+    add_build_arguments,
+    build_all,
+)
 
-DEFAULT_DATA_DIR = Path("../shared/data")
 # What a run of bars that music21 or verovio cannot take raises: the run is skipped.
 SKIPPED_CHUNK = (NotEncodable, EngineError, EngraverError, music21.exceptions21.Music21Exception,
                  ValueError, IndexError, KeyError, AttributeError, TypeError, ZeroDivisionError)
@@ -128,7 +128,8 @@ def sources(data_dir: Path, seed: int) -> list[Source]:
     return found
 
 
-def _scores(source: Source) -> list[tuple[str, music21.stream.Score]]:
+def source_scores(source: Source) -> list[tuple[str, music21.stream.Score]]:
+    """The pieces in a source file, each with its id (several for a file of tunes)."""
     parsed = music21.converter.parse(source.path)
     if isinstance(parsed, music21.stream.Opus):
         scores = list(parsed.scores)[:TUNES_PER_COLLECTION]
@@ -194,7 +195,7 @@ def _runs(flags: list[bool], least: int) -> list[tuple[int, int]]:
     return runs
 
 
-def _prepare(part: music21.stream.Part, first: int, last: int, rng: random.Random,
+def prepare_run(part: music21.stream.Part, first: int, last: int, rng: random.Random,
              *, decorate: bool) -> music21.stream.Part:
     """Bars first..last-1 of a part as a part of its own, with what is in force restated."""
     measures = list(part.getElementsByClass("Measure"))
@@ -421,7 +422,7 @@ def build_piece(source: Source, seed: int) -> list[dict]:
     rng = random.Random(f"{seed}/{source.piece_id}")
     fonts = FONTS if split_of(source.piece_id) != "train" else TRAIN_FONTS
     out: list[dict] = []
-    for piece_id, score in _scores(source):
+    for piece_id, score in source_scores(source):
         parts = list(score.parts)
         if not parts:
             continue
@@ -438,7 +439,7 @@ def build_piece(source: Source, seed: int) -> list[dict]:
                 chosen = range(len(parts)) if together else [index]
                 try:
                     prepared = [
-                        _prepare(parts[i], first, last, rng, decorate=rng.random() < 0.7)
+                        prepare_run(parts[i], first, last, rng, decorate=rng.random() < 0.7)
                         for i in chosen
                     ]
                     labelled = [all(flags[i][first:last]) for i in chosen]
@@ -470,7 +471,7 @@ def engrave_page(source: Source, seed: int, *, fonts: tuple[str, ...] = FONTS,
     by `engraver` (one of ENGRAVERS) on pages of random layout (None when the piece has no
     such run)."""
     rng = random.Random(f"{seed}/page/{source.piece_id}")
-    for piece_id, score in _scores(source)[:1]:
+    for piece_id, score in source_scores(source)[:1]:
         parts = list(score.parts)
         if not 0 < len(parts) <= 4:
             return None
@@ -482,7 +483,7 @@ def engrave_page(source: Source, seed: int, *, fonts: tuple[str, ...] = FONTS,
             return None
         first, stop = runs[0]
         last = min(stop, first + bars)
-        prepared = [_prepare(p, first, last, rng, decorate=True) for p in parts]
+        prepared = [prepare_run(p, first, last, rng, decorate=True) for p in parts]
         truth = []
         for part in prepared:
             contexts = _contexts(part)
@@ -511,12 +512,8 @@ def engrave_page(source: Source, seed: int, *, fonts: tuple[str, ...] = FONTS,
     return None
 
 
-def _job(args: tuple[Source, int, Path]) -> tuple[str, int]:
-    source, seed, out_dir = args
-    target = out_dir / "pieces" / (hashlib.sha1(source.piece_id.encode()).hexdigest() + ".npz")
-    if target.exists():
-        return source.piece_id, -1
-    warnings.simplefilter("ignore")
+def staff_arrays(source: Source, seed: int) -> tuple[dict, int]:
+    """One source file's staves as the arrays of its piece file, and how many there are."""
     try:
         staves = build_piece(source, seed)
     except Exception as err:  # noqa: BLE001 - a broken corpus file is skipped, not fatal
@@ -524,15 +521,12 @@ def _job(args: tuple[Source, int, Path]) -> tuple[str, int]:
         print(f"{source.piece_id}: skipped ({type(err).__name__}: {err})", flush=True)
     images = [s["image"] for s in staves]
     meta = [{k: s[k] for k in ("tokens", "font", "piece")} for s in staves]
-    np.savez(
-        str(target) + ".tmp.npz",
-        images=np.concatenate(images, axis=1) if images else np.zeros((64, 0), np.uint8),
-        widths=np.array([i.shape[1] for i in images], dtype=np.int64),
-        meta=json.dumps({"source": source.piece_id, "collection": source.collection,
-                         "split": split_of(source.piece_id), "staves": meta}),
-    )
-    os.replace(str(target) + ".tmp.npz", target)
-    return source.piece_id, len(staves)
+    return {
+        "images": np.concatenate(images, axis=1) if images else np.zeros((64, 0), np.uint8),
+        "widths": np.array([i.shape[1] for i in images], dtype=np.int64),
+        "meta": json.dumps({"source": source.piece_id, "collection": source.collection,
+                            "split": split_of(source.piece_id), "staves": meta}),
+    }, len(staves)
 
 
 def collect(out_dir: Path) -> dict[str, int]:
@@ -560,24 +554,15 @@ def collect(out_dir: Path) -> dict[str, int]:
 def main() -> None:
     """Build the staff data set (resumable), then join it per split."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="shared data folder")
-    parser.add_argument("--out", type=Path,
-                        default=Path.home() / ".cache" / "music-studio" / "omr")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--limit", type=int, default=0, help="at most this many files (0: all)")
+    add_build_arguments(parser, name="omr")
     args = parser.parse_args()
     require(MUSESCORE)
     out_dir = args.out.expanduser()
-    (out_dir / "pieces").mkdir(parents=True, exist_ok=True)
-    todo = sources(args.data, args.seed)
-    if args.limit:
-        todo = todo[: args.limit]
-    jobs = [(source, args.seed, out_dir) for source in todo]
-    with multiprocessing.get_context("spawn").Pool(args.workers, maxtasksperchild=20) as pool:
-        for piece, count in tqdm(pool.imap_unordered(_job, jobs), total=len(jobs), unit="file"):
-            if count == 0:
-                tqdm.write(f"{piece}: no staves")
+    todo = sources(args.data, args.seed)[: args.limit or None]
+    for piece, count in build_all(staff_arrays, todo, seed=args.seed, out_dir=out_dir,
+                                  workers=args.workers):
+        if count == 0:
+            tqdm.write(f"{piece}: no staves")
     print(json.dumps(collect(out_dir)))
 
 

@@ -1,0 +1,147 @@
+"""Cross-modal passage embeddings: sheet-music snippets and audio excerpts in one space.
+
+Two subnetworks, one per modality, each a CNN encoder followed by a fully connected encoder
+and a graph-convolutional encoder over a k-nearest-neighbour graph of the modality's own items
+(the batch while training, the library's items at search time); the two encodings are fused
+into one unit vector in the common space. Trained with a semantic loss (a passage's snippet
+and its audio against the other passages of the batch) and a modality-invariance loss (the
+two encodings of one passage close together), a passage's image and its sound land together.
+Without the graph encoder (`graph=False`) it is the plain two-branch embedding of audio-sheet
+music retrieval work on MSMD, the baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from engine.models import load_checkpoint, stored_config
+
+CHECKPOINT_VERSION = 1
+SHEET_SIZE = (80, 144)  # (height, width) a sheet snippet is resized to
+AUDIO_SIZE = (96, 64)  # (mel bands, frames) an audio excerpt is resized to
+
+
+@dataclass(frozen=True)
+class CrossModalConfig:
+    """Shape of a CrossModalNet; stored inside its checkpoint."""
+
+    channels: tuple[int, ...] = (16, 32, 64, 96)  # CNN widths, one 2x2 pooling after each
+    hidden: int = 256  # width of the fully connected and graph encoders
+    dim: int = 64  # the common space
+    graph: bool = True  # the graph-convolutional encoder (False: the two-branch baseline)
+    neighbours: int = 5  # k of the k-nearest-neighbour graph
+    dropout: float = 0.1
+
+
+def _cnn(channels: tuple[int, ...]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = 1
+    for out in channels:
+        layers += [nn.Conv2d(width, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ELU(),
+                   nn.Conv2d(out, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ELU(),
+                   nn.MaxPool2d(2)]
+        width = out
+    # Flattened, not pooled: where a note sits (pitch, and order in time) is what matches.
+    return nn.Sequential(*layers, nn.Flatten())
+
+
+def knn_adjacency(features: torch.Tensor, k: int) -> torch.Tensor:
+    """Normalised adjacency D^-1/2 (A + I) D^-1/2 of the symmetric k-NN graph (cosine)."""
+    unit = nn.functional.normalize(features, dim=1)
+    similarity = unit @ unit.T
+    count = features.shape[0]
+    k = min(k, count - 1)
+    adjacency = torch.eye(count, device=features.device)
+    if k > 0:
+        similarity = similarity - 2 * torch.eye(count, device=features.device)  # not itself
+        nearest = similarity.topk(k, dim=1).indices
+        adjacency = adjacency.scatter(1, nearest, 1.0)
+        adjacency = ((adjacency + adjacency.T) > 0).float()
+    degree = adjacency.sum(dim=1).rsqrt()
+    return degree[:, None] * adjacency * degree[None, :]
+
+
+class Branch(nn.Module):
+    """One modality's subnetwork: CNN -> fully connected encoder (+ graph encoder) -> fusion."""
+
+    def __init__(self, config: CrossModalConfig, size: tuple[int, int]) -> None:
+        super().__init__()
+        self.config = config
+        self.cnn = _cnn(config.channels)
+        shrink = 2 ** len(config.channels)
+        width = config.channels[-1] * (size[0] // shrink) * (size[1] // shrink)
+        self.dense = nn.Sequential(nn.Linear(width, config.hidden), nn.ELU(),
+                                   nn.Dropout(config.dropout),
+                                   nn.Linear(config.hidden, config.hidden), nn.ELU())
+        if config.graph:
+            self.graph_in = nn.Linear(width, config.hidden)
+            self.graph_out = nn.Linear(config.hidden, config.hidden)
+        fused = config.hidden * (2 if config.graph else 1)
+        self.fuse = nn.Linear(fused, config.dim)
+
+    def features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """CNN features of a batch (B, 1, H, W) -> (B, features)."""
+        return self.cnn(inputs)
+
+    def embed(self, features: torch.Tensor,
+              adjacency: torch.Tensor | None = None) -> torch.Tensor:
+        """CNN features -> unit vectors in the common space.
+
+        Args:
+            features: (N, features) of N items of this modality.
+            adjacency: their normalised graph (`knn_adjacency`); built from `features` when
+                not given. Ignored without the graph encoder.
+        """
+        parts = [self.dense(features)]
+        if self.config.graph:
+            if adjacency is None:
+                adjacency = knn_adjacency(features, self.config.neighbours)
+            hidden = nn.functional.elu(adjacency @ self.graph_in(features))
+            parts.append(nn.functional.elu(adjacency @ self.graph_out(hidden)))
+        return nn.functional.normalize(self.fuse(torch.cat(parts, dim=1)), dim=1)
+
+
+class CrossModalNet(nn.Module):
+    """The sheet branch and the audio branch."""
+
+    def __init__(self, config: CrossModalConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.sheet = Branch(config, SHEET_SIZE)
+        self.audio = Branch(config, AUDIO_SIZE)
+
+    def forward(self, sheets: torch.Tensor,
+                audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Paired batches (B, 1, *SHEET_SIZE), (B, 1, *AUDIO_SIZE) -> their embeddings."""
+        return (self.sheet.embed(self.sheet.features(sheets)),
+                self.audio.embed(self.audio.features(audio)))
+
+    def save(self, path: Path, *, metrics: dict) -> None:
+        """Write a slim self-describing checkpoint (weights, config, metrics)."""
+        torch.save({"state_dict": self.state_dict(), "config": asdict(self.config),
+                    "version": CHECKPOINT_VERSION, "metrics": metrics}, path)
+
+    @classmethod
+    def from_checkpoint(cls, path: Path, *,
+                        device: str | torch.device = "cpu") -> tuple[CrossModalNet, dict]:
+        """Rebuild the model from its checkpoint: (model in eval mode, stored metrics).
+
+        Raises:
+            ModelUnavailable: when the file is missing or not a cross-modal checkpoint.
+        """
+
+        def build(stored: dict) -> CrossModalNet:
+            model = cls(stored_config(CrossModalConfig, stored))
+            model.load_state_dict(stored["state_dict"])
+            return model
+
+        model, stored = load_checkpoint(
+            path, build, device=device, name="The score search model file",
+            missing="is missing. Reinstall the studio or retrain it "
+            "(see checkpoints/crossmodal.md).",
+        )
+        return model, stored.get("metrics", {})

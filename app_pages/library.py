@@ -5,6 +5,7 @@ import streamlit as st
 from engine import similar
 from engine.compare import MIDI_SUFFIXES
 from engine.errors import EngineError
+from engine.scored import SCORE_SUFFIXES
 from ui import charts, models
 from ui.clip import UPLOAD_TYPES
 from ui.errors import show_error
@@ -38,11 +39,12 @@ reanalyse_offer()
 
 with st.expander("Add your own music", icon=":material/library_add:", expanded=not count):
     uploads = st.file_uploader(
-        "Audio or MIDI files",
-        type=[*UPLOAD_TYPES, *(s.lstrip(".") for s in MIDI_SUFFIXES)],
+        "Audio, MIDI or score files",
+        type=[*UPLOAD_TYPES, *(s.lstrip(".") for s in (*MIDI_SUFFIXES, *SCORE_SUFFIXES))],
         accept_multiple_files=True,
         key="library_uploads",
-        help="MIDI is rendered with FluidSynth before it is analysed.",
+        help="MIDI is rendered with FluidSynth before it is analysed; a MusicXML or MXL score "
+        "is engraved and played, and its track keeps the score.",
     )
     if st.button("Add to library", icon=":material/add:", disabled=not uploads, key="add_uploads"):
         bar = st.progress(0.0, text="Adding…")

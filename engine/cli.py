@@ -389,7 +389,7 @@ def _library_add(library: Library, args: argparse.Namespace) -> int:
     from engine.similar import add_file, load_models
 
     if not args.paths:
-        print("error: name the audio or MIDI files to add.", file=sys.stderr)
+        print("error: name the audio, MIDI or score files to add.", file=sys.stderr)
         return EXIT_SOME_FAILED
     try:
         models = load_models()
@@ -642,9 +642,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     library = commands.add_parser(
         "library",
-        help="the studio library: add audio or MIDI files, list, delete, build the demo, or "
-        "analyse the tracks again",
-        description="add PATH...: add audio or MIDI files (MIDI is rendered), one line per "
+        help="the studio library: add audio, MIDI or score files, list, delete, build the demo, "
+        "or analyse the tracks again",
+        description="add PATH...: add audio, MIDI or score files (MIDI is rendered; a MusicXML "
+        "or MXL score is engraved and played, and the track keeps its score), one line per "
         "added track; list: the tracks; delete ID...: remove tracks; demo: add the demo "
         "library (about 320 rendered pieces, several minutes); reanalyse: describe anew, from "
         "their stored audio, the tracks that earlier models analysed (after a model update).",

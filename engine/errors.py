@@ -62,3 +62,7 @@ class InvalidScore(EngineError):
 
 class NoStaves(InvalidScore):
     """A page was read but holds no staff of five lines the reader can find."""
+
+
+class InvalidScoreFile(EngineError):
+    """A score file (MusicXML, MXL) that cannot be read, engraved or played."""

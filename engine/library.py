@@ -15,11 +15,13 @@ import io
 import json
 import os
 import re
+import shutil
 import sqlite3
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +33,7 @@ from engine.files import fsync_folder, write_atomic
 
 if TYPE_CHECKING:
     from engine.retrieval import Segments, TrackIndex
+    from engine.score.timemap import SystemSpan
 
 HOME_ENV = "MUSIC_STUDIO_HOME"  # overrides the default studio data folder
 DEFAULT_HOME = Path("studio_data")  # relative to the working directory
@@ -41,7 +44,9 @@ AUDIO_FOLDER = "audio"  # track audio, one Ogg Vorbis file per track, named by i
 # cosine of 0.82-0.96 with the original's (0.97-0.997 at this level; about twice the bytes).
 AUDIO_COMPRESSION = 0.0
 INDEX_FOLDER = "index"  # the search index files (engine.retrieval.TrackIndex.save)
-SCHEMA_VERSION = 2  # 2: tracks name the models that analysed them (analysed_by)
+SCORES_FOLDER = "scores"  # engraved pages of the tracks that keep a score: <sha256>/page-N.png
+# 2: tracks name the models that analysed them (analysed_by); 3: tracks may keep their score
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tracks (
@@ -54,6 +59,12 @@ CREATE TABLE IF NOT EXISTS tracks (
     genres      TEXT NOT NULL DEFAULT '{}',  -- JSON {genre: probability}
     added_at    REAL NOT NULL,
     analysed_by TEXT NOT NULL DEFAULT ''    -- the models that analysed it ('' unknown: schema 1)
+);
+CREATE TABLE IF NOT EXISTS scores (
+    track_id    INTEGER PRIMARY KEY REFERENCES tracks ON DELETE CASCADE,
+    musicxml    BLOB NOT NULL,          -- the score as zlib-compressed MusicXML
+    systems     TEXT NOT NULL,          -- JSON: each system's page, box and bars in place and time
+    pages       INTEGER NOT NULL        -- its engraved pages, PNG files under scores/<sha256>/
 );
 CREATE TABLE IF NOT EXISTS segments (
     track_id    INTEGER NOT NULL REFERENCES tracks ON DELETE CASCADE,
@@ -135,6 +146,15 @@ class Track:
     def top_genre(self) -> str:
         """The most likely genre ("" when unknown)."""
         return max(self.genres, key=self.genres.get) if self.genres else ""
+
+
+@dataclass(frozen=True)
+class StoredScore:
+    """The score a track keeps: its MusicXML, its engraved pages, each system in place and time."""
+
+    musicxml: bytes
+    systems: list[SystemSpan]  # in reading order; bar times are seconds into the track's audio
+    pages: list[Path]  # the engraved pages (PNG), in order
 
 
 @dataclass(frozen=True)
@@ -415,6 +435,7 @@ class Library:
             after = self.catalog_stamp()
         self._index_changed(before, after, lambda index: index.remove(track_id))
         self.audio_path(track.sha256).unlink(missing_ok=True)
+        shutil.rmtree(self._score_folder(track.sha256), ignore_errors=True)
         return True
 
     def is_searchable(self, sha256: str) -> bool:
@@ -432,6 +453,56 @@ class Library:
     def audio_path(self, sha256: str) -> Path:
         """Where the audio of the track with this sha256 is (or would be) stored."""
         return self.home / AUDIO_FOLDER / f"{sha256}.ogg"
+
+    # ----------------------------------------------------------------------------------
+    # Scores
+
+    def store_score(self, track_id: int, musicxml: bytes, systems: Sequence[SystemSpan],
+                    pages: Sequence[bytes]) -> None:
+        """Keep a track's score: its pages (PNG bytes) written first, then the row, so a
+        crash never leaves a row without its pages.
+
+        Raises:
+            EngineError: when there is no such track.
+        """
+        track = self.track(track_id)
+        if track is None:
+            raise EngineError(f"There is no track {track_id} in the library.")
+        folder = self._score_folder(track.sha256)
+        folder.mkdir(parents=True, exist_ok=True)
+        for number, page in enumerate(pages):
+            write_atomic(folder / f"page-{number + 1}.png", page)
+        fsync_folder(folder)
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO scores (track_id, musicxml, systems, pages) "
+                "VALUES (?, ?, ?, ?)",
+                (track_id, zlib.compress(musicxml, 6),
+                 json.dumps([asdict(system) for system in systems]), len(pages)),
+            )
+
+    def score(self, track_id: int) -> StoredScore | None:
+        """The score a track keeps, or None when it has none."""
+        from engine.score.timemap import BarSpan, SystemSpan
+
+        row = self.connection.execute(
+            "SELECT musicxml, systems, pages, sha256 FROM scores JOIN tracks USING (track_id) "
+            "WHERE track_id = ?", (track_id,)).fetchone()
+        if row is None:
+            return None
+        systems = [SystemSpan(**{**entry, "bars": tuple(BarSpan(**bar) for bar in entry["bars"])})
+                   for entry in json.loads(row[1])]
+        folder = self._score_folder(row[3])
+        return StoredScore(zlib.decompress(row[0]), systems,
+                           [folder / f"page-{n + 1}.png" for n in range(int(row[2]))])
+
+    def scored_track_ids(self) -> list[int]:
+        """The tracks that keep a score, oldest first."""
+        rows = self.connection.execute("SELECT track_id FROM scores ORDER BY track_id")
+        return [int(row[0]) for row in rows]
+
+    def _score_folder(self, sha256: str) -> Path:
+        return self.home / SCORES_FOLDER / sha256
 
     # ----------------------------------------------------------------------------------
     # The search index

@@ -24,6 +24,7 @@ from engine.files import fingerprint
 from engine.genre import GenreClassifier, genres_from
 from engine.library import Library, Track
 from engine.retrieval import Retriever, Segments, search_analysis, segments_from
+from engine.scored import ScoredTrack, engrave_track, is_score_file
 
 # Bumped when what the library stores about a piece changes other than by new weights (2: clips
 # are read at the level of released music, engine.audio.released_level): tracks analysed before
@@ -234,12 +235,14 @@ def reanalyse(
 
 
 def add_file(library: Library, path: str | Path, models: SearchModels) -> Added:
-    """Add an audio or MIDI file (MIDI is rendered), titled by its name, its path as source.
+    """Add an audio, MIDI (rendered) or score file (MusicXML or MXL: engraved, played, and its
+    score kept with the track), titled by its name, its path as source.
 
     A file whose bytes are in the library already is neither decoded nor analysed again.
 
     Raises:
-        InvalidAudio, InvalidMidi, RenderingUnavailable: when it cannot be read or rendered.
+        InvalidAudio, InvalidMidi, InvalidScoreFile, RenderingUnavailable: when it cannot be
+            read or rendered.
     """
     from engine.compare import load_music
 
@@ -247,6 +250,9 @@ def add_file(library: Library, path: str | Path, models: SearchModels) -> Added:
     if not path.is_file():
         raise MissingFile(f"There is no file called {path.name} there; check the path.")
     data = path.read_bytes()
+    if is_score_file(path.name):
+        return add_score(library, data, name=path.name, title=title_of(path),
+                         source=os.path.abspath(path), models=models)
     sha256 = hashlib.sha256(data).hexdigest()
     if library.is_searchable(sha256):
         return Added(library.track_by_hash(sha256), new=False)
@@ -254,6 +260,27 @@ def add_file(library: Library, path: str | Path, models: SearchModels) -> Added:
     return add_clip(
         library, clip, title=title_of(path), source=os.path.abspath(path), models=models
     )
+
+
+def add_score(library: Library, data: bytes, *, name: str, title: str, source: str,
+              models: SearchModels) -> Added:
+    """Add a score (MusicXML or MXL bytes) as a track that keeps it: its audio rendered from
+    the engraving, described like any track; a track stored without its score gets it.
+
+    Raises:
+        InvalidScoreFile, RenderingUnavailable: when it cannot be read, engraved or played.
+    """
+    scored = engrave_track(data, name)
+    added = add_clip(library, scored.clip, title=title, source=source, models=models)
+    keep_score(library, added.track.track_id, scored)
+    return added
+
+
+def keep_score(library: Library, track_id: int, scored: ScoredTrack) -> None:
+    """Store a track's score unless it keeps one already."""
+    if library.score(track_id) is None:
+        library.store_score(track_id, scored.musicxml, scored.timed.systems,
+                            scored.page_images())
 
 
 def title_of(path: str | Path) -> str:

@@ -10,7 +10,7 @@ import soundfile as sf
 
 from engine.audio import SAMPLE_RATE, from_array
 from engine.errors import EngineError
-from engine.library import InvalidImport, Library
+from engine.library import SCHEMA_VERSION, InvalidImport, Library
 
 TAGS = ("joy", "sadness", "quiet")
 
@@ -216,7 +216,7 @@ def test_a_schema_1_library_opens_with_its_tracks_analysed_by_unknown_models(
     with Library.open(home) as library:
         assert [(t.track_id, t.title, t.analysed_by) for t in library.tracks()] == [(7, "Old", "")]
         assert library.analysis_counts() == {"": 1}
-        assert library.connection.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert library.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         library.add_track(title="New", source="y", sha256="cd", duration=1.0, analysed_by="m2")
         assert library.analysis_counts() == {"": 1, "m2": 1}
         assert [t.title for t in library.tracks_analysed_otherwise("m2")] == ["Old"]

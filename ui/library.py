@@ -37,11 +37,21 @@ def searchable_tracks() -> int:
 
 
 def add_piece(data: bytes, name: str, *, title: str, source: str) -> Added | None:
-    """Add audio or MIDI bytes to the library (analysed once, cached); None on a user error,
-    which is shown."""
+    """Add audio, MIDI or score (MusicXML, MXL) bytes to the library (analysed once, cached;
+    a score is kept with its track); None on a user error, which is shown."""
     from engine import similar
+    from engine.scored import engrave_track, is_score_file
 
     try:
+        if is_score_file(name):
+            scored = engrave_track(data, name)
+            description = models.describe_for_library(scored.clip)
+            with models.LIBRARY_LOCK:
+                added = similar.add_clip(models.library(), scored.clip, title=title,
+                                         source=source, description=description)
+                similar.keep_score(models.library(), added.track.track_id, scored)
+            show_notices()
+            return added
         clip = models.load_music(data, name)
         description = models.describe_bytes(data, name)
         with models.LIBRARY_LOCK:

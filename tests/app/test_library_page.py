@@ -10,10 +10,12 @@ import pytest
 
 from engine import similar
 from engine.library import Library
+from engine.score.assemble import musicxml_bytes
 from tests.app.conftest import fake_description
 from tests.app.test_similar_page import fill_library
 from tests.conftest import encode_audio
-from tests.helpers import wait_for_exit
+from tests.helpers import needs_fluidsynth, wait_for_exit
+from tests.score_pages import melody_score
 
 PAGE = "app_pages/library.py"
 
@@ -87,6 +89,26 @@ def test_add_uploads(library_page, studio_home, monkeypatch, make_tone) -> None:
     assert "broken.wav" in library_page.error[0].value  # the bad file is named, the other kept
     assert library_page.success[0].value == "1 added."
     assert titles(studio_home) == ["my song"]
+
+
+@needs_fluidsynth
+def test_add_a_score_keeps_it_with_its_track(library_page, studio_home, monkeypatch) -> None:
+    from ui import models
+
+    monkeypatch.setattr(models, "describe_for_library", lambda clip: fake_description(3))
+    score = musicxml_bytes(melody_score(parts=2, bars=4))
+    library_page.file_uploader(key="library_uploads").set_value(
+        [("my_score.musicxml", score, "application/xml"),
+         ("notes.musicxml", b"<html>not music</html>", "application/xml")]
+    ).run()
+    library_page.button(key="add_uploads").click().run()
+
+    assert not library_page.exception
+    assert "notes.musicxml is not a MusicXML score" in library_page.error[0].value
+    assert library_page.success[0].value == "1 added."
+    with Library.open(studio_home) as library:
+        (track,) = library.tracks()
+        assert track.title == "my score" and library.score(track.track_id) is not None
 
 
 def test_build_the_demo_library(library_page, studio_home, monkeypatch) -> None:

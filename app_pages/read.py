@@ -78,8 +78,8 @@ if midi is not None:
     if send[1].button("Classify it", icon=":material/category:", key="read_to_classify"):
         score.send_to_page(reading, "classify")
     if send[2].button("Add to library", icon=":material/library_add:", key="read_to_library"):
-        added = add_piece(midi, f"{score.stem(reading)}.mid", title=score.stem(reading),
-                          source=f"read from {reading.name}")
+        added = add_piece(musicxml, f"{score.stem(reading)}.musicxml", title=score.stem(reading),
+                          source=f"read from {reading.name}")  # the track keeps its score
         if added is not None:
             added_toast(added)
     if send[3].button("Continue it in Generate", icon=":material/piano:",

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from engine.score.assemble import musicxml_bytes
-from engine.score.engrave import Layout, rasterise, staff_boxes, toolkit
+from engine.score.engrave import Layout, on_verovio_thread, rasterise, staff_boxes, toolkit
 
 MELODY = "C4 D4 E4 F4 G4 A4 B4 C5 B4 A4 G4 F4 E4 D4 C4 C4"
 
@@ -32,6 +32,7 @@ def melody_score(parts: int = 1, bars: int = 4, key: int = 0) -> music21.stream.
     return score
 
 
+@on_verovio_thread
 def engraved_page(
     score: music21.stream.Score, *, layout: Layout | None = None, zoom: float = 1.5
 ) -> tuple[np.ndarray, list]:

@@ -68,3 +68,21 @@ def test_a_paired_piece_has_strips_and_audio_of_the_same_length() -> None:
 def test_a_piece_too_short_to_pair_is_left_out() -> None:
     assert pair_piece(melody_score(bars=2), "short", random.Random(0), {},
                       held_out=False) is None
+
+
+def test_verovio_engraves_from_any_thread() -> None:
+    """Verovio reads MusicXML only on the first thread that used it; every rerun of a page
+    is a new thread, so all engraving goes through one thread of its own."""
+    import threading
+
+    from engine.score.engrave import engrave, toolkit
+
+    xml = musicxml_bytes(melody_score(bars=2)).decode()
+    pages: list[int] = []
+    for _ in range(2):
+        worker = threading.Thread(target=lambda: pages.append(len(engrave(xml))))
+        worker.start()
+        worker.join()
+    assert pages == [1, 1] and len(engrave(xml)) == 1
+    with pytest.raises(RuntimeError, match="off its thread"):
+        toolkit(Layout())

@@ -3,10 +3,15 @@ page images (rasterised with resvg)."""
 
 from __future__ import annotations
 
+import functools
 import io
 import re
+import threading
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -14,6 +19,9 @@ SVG = "{http://www.w3.org/2000/svg}"
 FONTS = ("Leipzig", "Bravura", "Gootville", "Leland", "Petaluma")  # verovio's music fonts
 LINE = re.compile(r"M([-\d.]+) ([-\d.]+) L([-\d.]+) ([-\d.]+)")  # a staff line's SVG path
 UNITS_PER_SPACE = 180  # verovio SVG units between two staff lines at its default unit (9 MEI)
+VEROVIO_THREAD = "verovio"  # the name of the one thread that uses verovio
+_VEROVIO = ThreadPoolExecutor(max_workers=1, thread_name_prefix=VEROVIO_THREAD)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -77,9 +85,34 @@ class StaffBox:
         return (self.bottom - self.top) / 4
 
 
+def on_verovio_thread(function: Callable[..., T]) -> Callable[..., T]:
+    """Run the decorated function on the one thread of this process that uses verovio.
+
+    Verovio reads MusicXML only on the first thread that used it (6.4.1: loadData returns
+    False on any other), and Streamlit runs every rerun of a page on a new thread; its
+    maintainers advise one thread as a "rendering server". Everything that makes or uses a
+    toolkit goes through here.
+    """
+
+    @functools.wraps(function)
+    def on_thread(*args: object, **kwargs: object) -> T:
+        if threading.current_thread().name.startswith(VEROVIO_THREAD):
+            return function(*args, **kwargs)
+        return _VEROVIO.submit(function, *args, **kwargs).result()
+
+    return on_thread
+
+
 def toolkit(layout: Layout):  # -> verovio.toolkit
-    """A verovio toolkit set up for `layout` (verovio is imported here: it is heavy)."""
+    """A verovio toolkit set up for `layout` (verovio is imported here: it is heavy).
+
+    Raises:
+        RuntimeError: when called off the verovio thread (see `on_verovio_thread`).
+    """
     import verovio
+
+    if not threading.current_thread().name.startswith(VEROVIO_THREAD):
+        raise RuntimeError("verovio is used off its thread: call it through on_verovio_thread")
 
     verovio.enableLog(verovio.LOG_OFF)
     tk = verovio.toolkit()
@@ -87,6 +120,7 @@ def toolkit(layout: Layout):  # -> verovio.toolkit
     return tk
 
 
+@on_verovio_thread
 def engrave(data: str, layout: Layout = Layout()) -> list[str]:
     """Engrave MusicXML (or MEI, ABC, Humdrum) text into one SVG string per page.
 

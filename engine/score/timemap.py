@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.score.engrave import Layout, rasterise, staff_boxes, toolkit
+from engine.score.engrave import Layout, on_verovio_thread, rasterise, staff_boxes, toolkit
 
 TAIL_SECONDS = 1.0  # the last system sounds this long after its last note starts and ends
 
@@ -70,6 +70,7 @@ class TimedScore:
         return next((s for s in self.systems if s.start <= seconds < s.end), None)
 
 
+@on_verovio_thread
 def timed_score(musicxml: str, layout: Layout | None = None, zoom: float = 1.0,
                 tempo_scale: float = 1.0) -> TimedScore:
     """Engrave MusicXML with verovio and time every bar of every system.

@@ -45,6 +45,7 @@ from engine.score.engrave import (
     FONTS,
     UNITS_PER_SPACE,
     Layout,
+    on_verovio_thread,
     rasterise,
     staff_boxes,
     toolkit,
@@ -319,6 +320,7 @@ class Staff:
     font: str
 
 
+@on_verovio_thread
 def engrave_chunk(
     parts: list[music21.stream.Part], labelled: list[bool], layout: Layout,
     rng: random.Random, *, jitter: bool = True,
@@ -465,6 +467,7 @@ class TruePage:
     font: str
 
 
+@on_verovio_thread
 def engrave_page(source: Source, seed: int, *, fonts: tuple[str, ...] = FONTS,
                  bars: int = 16, engraver: str = "verovio") -> TruePage | None:
     """The first run of `bars` bars of a piece in which every part can be said, engraved whole

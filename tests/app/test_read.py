@@ -159,6 +159,27 @@ def test_the_score_is_played_and_sent_to_classify(read_page, duet_png: bytes,
     assert read_page.session_state["current_clip"].source == "score"
 
 
+@needs_fluidsynth
+def test_the_score_read_is_added_to_the_library_with_its_score(
+    read_page, duet_png: bytes, studio_home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.library import Library
+    from tests.app.conftest import fake_description
+    from ui import models
+
+    monkeypatch.setattr(models, "describe_for_library", lambda clip: fake_description(3))
+    read_page.file_uploader[0].set_value(("duet.png", duet_png, "image/png")).run()
+    text_area(read_page, 0).input("clef:G2 time:4/4 C4 E4 G4 whole |]")
+    [b for b in read_page.button if b.label == "Apply"][0].click().run()  # the tiny reader
+    read_page.button(key="read_to_library").click().run()
+    assert not read_page.exception and not read_page.error, [e.value for e in read_page.error]
+    with Library.open(studio_home) as library:
+        (track,) = library.tracks()
+        stored = library.score(track.track_id)
+        assert track.title == "duet" and track.source == "read from duet.png"
+        assert stored is not None and b"<score-partwise" in stored.musicxml
+
+
 def test_a_second_file_shows_its_own_symbols(read_page, duet_png: bytes) -> None:
     read_page.file_uploader[0].set_value(("duet.png", duet_png, "image/png")).run()
     text_area(read_page, 0).input("clef:G2 C4 whole |]")

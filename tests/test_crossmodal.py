@@ -127,3 +127,24 @@ def test_the_data_build_writes_pieces_that_load_as_passages(tmp_path: Path) -> N
     assert sheets.shape[1:] == (1, *SHEET_SIZE) and audio.shape[1:] == (1, *AUDIO_SIZE)
     assert len(names) == len(sheets) >= 5  # 6 bars: 5 two-bar passages, more if it wrapped
     assert random.Random(0).choice(names)[0] == "tests/melody"
+
+
+def test_a_query_joins_the_graph_of_stored_items() -> None:
+    torch.manual_seed(0)
+    plain = CrossModalNet(CrossModalConfig(graph=False, channels=(4, 8), hidden=16, dim=8))
+    graph = CrossModalNet(CrossModalConfig(graph=True, channels=(4, 8), hidden=16, dim=8,
+                                           neighbours=2)).eval()
+    queries, items = torch.randn(3, 40), torch.randn(10, 40)
+    plain.sheet.cnn = graph.sheet.cnn = torch.nn.Identity()  # features are given here
+    plain.sheet.dense[0] = torch.nn.Linear(40, 16)
+    graph.sheet.dense[0], graph.sheet.graph_in = torch.nn.Linear(40, 16), torch.nn.Linear(40, 16)
+    plain.eval()
+    with torch.inference_mode():
+        assert torch.allclose(plain.sheet.embed_among(queries, items), plain.sheet.embed(queries))
+        joined = graph.sheet.embed_among(queries, items)
+        assert joined.shape == (3, 8)
+        assert torch.allclose(joined.norm(dim=1), torch.ones(3), atol=1e-5)
+        # Its neighbours change a query's embedding; with no stored items it stands alone.
+        assert not torch.allclose(joined, graph.sheet.embed(queries, torch.eye(3)))
+        alone = graph.sheet.embed_among(queries, items[:0])
+        assert torch.allclose(alone, graph.sheet.embed(queries, torch.eye(3)))

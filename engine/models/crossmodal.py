@@ -105,6 +105,32 @@ class Branch(nn.Module):
         return nn.functional.normalize(self.fuse(torch.cat(parts, dim=1)), dim=1)
 
 
+    def embed_among(self, queries: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Embeddings of new items (a query's snippets) in the graph of stored ones.
+
+        Each query joins the graph beside its k nearest stored items; its embedding is read
+        from the sub-graph of those items and their own nearest neighbours (the two hops the
+        graph encoder sees), so a query costs one nearest-neighbour search, not the library's
+        whole graph.
+
+        Args:
+            queries: (Q, features) CNN features of the queries.
+            items: (N, features) CNN features of the stored items of the same modality.
+        """
+        if not self.config.graph or not len(items):
+            return self.embed(queries, torch.eye(len(queries)))
+        k = min(self.config.neighbours, len(items))
+        unit_items = nn.functional.normalize(items, dim=1)
+        near = (nn.functional.normalize(queries, dim=1) @ unit_items.T).topk(k, dim=1).indices
+        second = (unit_items[near.flatten()] @ unit_items.T).topk(k, dim=1).indices
+        rows = []
+        for index in range(len(queries)):
+            hops = torch.cat([near[index], second[index * k:(index + 1) * k].flatten()]).unique()
+            nodes = torch.cat([queries[index:index + 1], items[hops]])
+            rows.append(self.embed(nodes)[0])
+        return torch.stack(rows)
+
+
 class CrossModalNet(nn.Module):
     """The sheet branch and the audio branch."""
 

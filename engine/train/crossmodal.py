@@ -81,16 +81,27 @@ def passages(pieces: list[PairedPiece], *, held_out_audio: bool = False
     return np.stack(sheets)[:, None], np.stack(audio)[:, None], names
 
 
-def embed_passages(model: CrossModalNet, sheets: np.ndarray, audio: np.ndarray,
-                   batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """Common-space embeddings of every passage, the graph built over all of them."""
-    model.eval()
+def features(branch: nn.Module, inputs: np.ndarray, batch: int = 256) -> torch.Tensor:
+    """A branch's CNN features of many inputs, in batches."""
+    return torch.cat([branch.features(torch.from_numpy(inputs[i:i + batch]))
+                      for i in range(0, len(inputs), batch)])
+
+
+def direction(query_branch: nn.Module, query_inputs: np.ndarray,
+              candidate_branch: nn.Module, candidate_inputs: np.ndarray) -> dict:
+    """Retrieval one way: every passage's query among all candidates, its own passage the
+    right answer. The candidates are embedded together, their graph over all of them (as a
+    library's items are); each query joins the graph of the other queries' items on its own
+    (`Branch.embed_among`), as a search does."""
     with torch.inference_mode():
-        sheet_features = torch.cat([model.sheet.features(torch.from_numpy(sheets[i:i + batch]))
-                                    for i in range(0, len(sheets), batch)])
-        audio_features = torch.cat([model.audio.features(torch.from_numpy(audio[i:i + batch]))
-                                    for i in range(0, len(audio), batch)])
-        return model.sheet.embed(sheet_features), model.audio.embed(audio_features)
+        query_features = features(query_branch, query_inputs)
+        candidates = candidate_branch.embed(features(candidate_branch, candidate_inputs))
+        queries = torch.cat([
+            query_branch.embed_among(query_features[i:i + 1],
+                                     torch.cat([query_features[:i], query_features[i + 1:]]))
+            for i in range(len(query_features))
+        ])
+    return retrieval_figures(queries, candidates)
 
 
 def retrieval_figures(queries: torch.Tensor, candidates: torch.Tensor) -> dict:
@@ -105,9 +116,9 @@ def retrieval_figures(queries: torch.Tensor, candidates: torch.Tensor) -> dict:
 
 def evaluate(model: CrossModalNet, sheets: np.ndarray, audio: np.ndarray) -> dict:
     """Both directions over the given passages."""
-    sheet_embeddings, audio_embeddings = embed_passages(model, sheets, audio)
-    return {"score_to_audio": retrieval_figures(sheet_embeddings, audio_embeddings),
-            "audio_to_score": retrieval_figures(audio_embeddings, sheet_embeddings)}
+    model.eval()
+    return {"score_to_audio": direction(model.sheet, sheets, model.audio, audio),
+            "audio_to_score": direction(model.audio, audio, model.sheet, sheets)}
 
 
 def loss_of(sheets: torch.Tensor, audio: torch.Tensor, kind: str) -> torch.Tensor:

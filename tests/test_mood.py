@@ -354,8 +354,24 @@ def test_variants_name_their_own_second_stage() -> None:
     measured = variants(shipped)
     assert measured["tuned mid-end, four-way quadrant"].stack_c is None
     assert measured["trunk, four-way quadrant"] == replace(shipped, source="trunk", stack_c=None)
-    stacked = [v.stack_c for k, v in measured.items() if "second stage" in k]
+    stacked = [v.stack_c for k, v in measured.items() if k.startswith("tuned mid-end, second")]
     assert stacked == [0.03, 0.1, 1.0]
+    tagger = measured["tuned mid-end + jamendo-fcn, second stage C 0.1, four-way quadrant"]
+    assert tagger == replace(shipped, source="tuned+jamendo-fcn")
+
+
+def test_tagger_sources_read_the_tagger_alone_or_beside_the_tuned_features(
+    rng: np.random.Generator,
+) -> None:
+    data = tiny_mood_data(rng, dim=20)
+    rows = [rng.normal(size=(3, 6)).astype(np.float32) for _ in data.clips]
+    tuned = replace(data, tuned=data.trunk, taggers={"jamendo-fcn": rows})
+    assert tuned.features("jamendo-fcn") is rows
+    np.testing.assert_array_equal(
+        tuned.features("tuned+jamendo-fcn")[2], np.concatenate([data.trunk[2], rows[2]], 1)
+    )
+    with pytest.raises(ValueError):
+        tuned.features("tuned+jamendo-musicnn")  # that tagger was not loaded
 
 
 def test_sources_concatenate_both_trunks_and_the_tag_logits(rng: np.random.Generator) -> None:

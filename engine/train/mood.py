@@ -28,6 +28,9 @@ mid-end on its training clips):
     --c 0.0003 / 0.003                             weaker / stronger L2 regularisation
     "MTT trunk, ...", "MSD + MTT trunks, ...", ...  heads reading musicnn's MagnaTagATune
         model too (SOURCES; cache it first: python -m engine.train.teacher --model mtt)
+    "jamendo-fcn, ...", "tuned mid-end + jamendo-fcn, ...", ...  heads reading an MTG-Jamendo
+        tagger alone or beside the tuned features (TAGGERS; convert and cache them first:
+        python -m engine.train.convert_taggers; python -m engine.train.tagger_cache)
 Name variants after --variants to measure only those; --cv-only leaves val out, so that val is
 measured once, for the variant cross-validation chose (checkpoints/genre.md):
     python -m engine.train.mood --cv-only --variants "trunk, four-way quadrant" \
@@ -71,6 +74,7 @@ from engine.train.mood_data import (
     summarise,
     tag_targets,
 )
+from engine.train.tagger_cache import tagger_path
 
 MOOD_HEADS = ("mood", "quadrant")  # the heads this script fits and writes
 FOLDS = 5  # grouped cross-validation folds on mer4q train
@@ -79,7 +83,14 @@ FOLDS = 5  # grouped cross-validation folds on mer4q train
 # "trunks+tags" both and both models' 50 tag logits (3512), "trunk+tags" the MSD features and
 # both models' tag logits (1806), "tuned" (1706) the heads' own copy of the MSD musicnn's mid-end
 # and dense layer, fine-tuned on the fitted clips' tags and quadrants (over the same front end).
-SOURCES = ("trunk", "embedding", "mtt", "trunks", "trunks+tags", "trunk+tags", "tuned")
+# A converted MTG-Jamendo tagger (engine.train.tagger_cache) alone ("jamendo-fcn") or appended
+# to the tuned or the frozen trunk's features ("tuned+jamendo-fcn", "trunk+jamendo-fcn"): its
+# penultimate layer and tag logits per patch.
+TAGGERS = ("jamendo-moodtheme", "jamendo-fcn", "jamendo-musicnn")
+SOURCES = (
+    "trunk", "embedding", "mtt", "trunks", "trunks+tags", "trunk+tags", "tuned", *TAGGERS,
+    *(f"{base}+{name}" for base in ("tuned", "trunk") for name in TAGGERS),
+)  # fmt: skip
 SECOND_TRUNK_SOURCES = ("mtt", "trunks", "trunks+tags", "trunk+tags")  # read the MTT cache
 TRUNK_HEAD_SOURCES = ("trunk", "tuned")  # what the installed heads can read: trunk heads
 # Fine-tuning the heads' mid-end ("tuned"): Adam over every patch of the fitted clips, the
@@ -124,6 +135,8 @@ class MoodData:
     start: MusicnnBackend | None = None
     # Per clip (patches, 1706): the output of a mid-end tuned by `with_features` (empty: none).
     tuned: list[np.ndarray] = field(default_factory=list)
+    # Per tagger of TAGGERS, per clip (patches, penultimate + tags) (a tagger not loaded: absent).
+    taggers: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     def features(self, source: str) -> list[np.ndarray]:
         """Per-clip patch features the heads read (a key of SOURCES)."""
@@ -135,6 +148,9 @@ class MoodData:
             "trunks+tags": [self.trunk, self.mtt_trunk, self.tag_logits],
             "trunk+tags": [self.trunk, self.tag_logits],
             "tuned": [self.tuned],
+            **{name: [self.taggers.get(name, [])] for name in TAGGERS},
+            **{f"tuned+{name}": [self.tuned, self.taggers.get(name, [])] for name in TAGGERS},
+            **{f"trunk+{name}": [self.trunk, self.taggers.get(name, [])] for name in TAGGERS},
         }[source]
         if len(parts) == 1:
             return parts[0]
@@ -142,13 +158,20 @@ class MoodData:
 
 
 def load_data(
-    data_dir: Path, cache_dir: Path, checkpoint: Path, *, mtt: bool, fronts: bool = False
+    data_dir: Path,
+    cache_dir: Path,
+    checkpoint: Path,
+    *,
+    mtt: bool,
+    fronts: bool = False,
+    taggers: tuple[str, ...] = (),
 ) -> MoodData:
     """Every mer4q clip's cached musicnn features, projected by the checkpoint's encoder.
 
     With `mtt`, the MagnaTagATune musicnn's features and both models' tag logits too (cached by
     ``python -m engine.train.teacher --model mtt``); with `fronts`, the front-end maps of the
-    encoder's musicnn (computed from the cached patches) and its mid-end, for "tuned".
+    encoder's musicnn (computed from the cached patches) and its mid-end, for "tuned"; with
+    `taggers`, those MTG-Jamendo taggers' rows (cached by engine.train.tagger_cache).
     """
     clips = read_clips(data_dir)
     examples = mer4q_examples(clips, load_manifest(cache_dir))
@@ -156,6 +179,7 @@ def load_data(
     if fronts and not isinstance(encoder.trunk, MusicnnTrunk):
         raise ValueError(f"{checkpoint}: the 'tuned' heads need a musicnn trunk")
     trunk, embedding, mtt_trunk, tag_logits, front_maps = [], [], [], [], []
+    tagger_rows: dict[str, list[np.ndarray]] = {name: [] for name in taggers}
     for example in tqdm(examples, desc="load"):
         msd = load_tensors(example, cache_dir, hpss=False)
         with torch.inference_mode():
@@ -168,6 +192,10 @@ def load_data(
             second = load_tensors(example, cache_dir, hpss=False, model="mtt")
             mtt_trunk.append(second.trunk_features)
             tag_logits.append(np.concatenate([msd.teacher_logits, second.teacher_logits], axis=1))
+        for name, rows in tagger_rows.items():
+            rows.append(np.load(tagger_path(cache_dir, example, name)))
+            if len(rows[-1]) != len(msd.trunk_features):
+                raise ValueError(f"{example.example_id}: {name} rows do not match its patches")
     start = None
     if fronts:
         start = MusicnnBackend(encoder.trunk.musicnn.config)
@@ -183,6 +211,7 @@ def load_data(
         tag_logits,
         front_maps,
         start,
+        taggers=tagger_rows,
     )
 
 
@@ -275,7 +304,7 @@ def with_features(
     `memo` (for one `data`) keeps each tuning, so that variants differing only in their heads
     share one per fold.
     """
-    if config.source != "tuned":
+    if "tuned" not in config.source.split("+"):
         return data, None
     memo = {} if memo is None else memo
     key = (config.soup, config.c, tuple(indices))
@@ -429,6 +458,7 @@ def evaluate(
     figures = {
         "train_config": asdict(config),
         "cross_validation": {key: float(np.mean([f[key] for f in folds])) for key in keys},
+        "folds": {key: [float(f[key]) for f in folds] for key in keys},
     }
     if not val:
         return figures, None, None
@@ -467,6 +497,20 @@ def variants(base: MoodTrainConfig) -> dict[str, MoodTrainConfig]:
         "MSD trunk + MSD and MTT tag logits, four-way quadrant": replace(
             trunk, source="trunk+tags"
         ),
+        **{
+            f"{name}, second stage C 0.1, four-way quadrant": replace(
+                trunk, source=name, stack_c=STACK_C
+            )
+            for name in TAGGERS
+        },
+        "trunk, second stage C 0.1, four-way quadrant": replace(trunk, stack_c=STACK_C),
+        **{
+            f"{base} + {name}, second stage C 0.1, four-way quadrant": replace(
+                trunk, source=f"{source}+{name}", stack_c=STACK_C
+            )
+            for base, source in (("tuned mid-end", "tuned"), ("trunk", "trunk"))
+            for name in TAGGERS
+        },
     }
 
 
@@ -542,7 +586,7 @@ def main() -> None:
     if args.variants is None:
         if config.quadrant != "four-way":
             parser.error("engine.mood reads a four-way quadrant head: --quadrant signs is measured")
-        if config.source in SECOND_TRUNK_SOURCES:
+        if config.source not in (*TRUNK_HEAD_SOURCES, "embedding"):
             parser.error(f"the studio encoder has no {config.source!r} mood heads: it is measured")
     else:
         measured = variants(config)
@@ -556,7 +600,8 @@ def main() -> None:
         args.cache,
         args.checkpoint,
         mtt=bool(sources & set(SECOND_TRUNK_SOURCES)),
-        fronts="tuned" in sources,
+        fronts=any("tuned" in s.split("+") for s in sources),
+        taggers=tuple(name for name in TAGGERS if any(name in s.split("+") for s in sources)),
     )
     if args.variants is not None:
         memo: TunedMemo = {}

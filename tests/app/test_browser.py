@@ -260,8 +260,9 @@ def test_read_a_page_of_sheet_music_and_download_musicxml(app_url: str, page) ->
     metrics = page.locator('[data-testid="stMetric"]')
     expect(metrics.first).to_contain_text("Pages", timeout=ANALYSIS_MS)
     expect(metrics.nth(2)).to_contain_text("2")  # parts
-    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(1)  # the page, outlined
-    expect(page.get_by_text("System by system")).to_be_visible()
+    # The page, outlined, and the reading engraved beside it (verovio, system by system).
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(1, timeout=ANALYSIS_MS)
+    expect(page.get_by_text("System by system")).to_be_visible(timeout=ANALYSIS_MS)
 
     with page.expect_download() as download:
         page.get_by_role("button", name="MusicXML").click()

@@ -67,8 +67,8 @@ def musicxml_of(data: bytes, name: str) -> bytes:
                 data = archive.read(entries[0])
         except (zipfile.BadZipFile, OSError, EOFError) as err:
             raise InvalidScoreFile(f"{name} is a broken MXL archive ({err}).") from None
-    head = data[:2000].lstrip().lower()
-    if b"<score-partwise" not in head and b"<score-timewise" not in data[:4000].lower():
+    head = data[:4000].lower()  # the root element follows the XML declaration and DOCTYPE
+    if b"<score-partwise" not in head and b"<score-timewise" not in head:
         raise InvalidScoreFile(f"{name} is not a MusicXML score (no <score-partwise> in it).")
     return data
 

@@ -31,6 +31,7 @@ page = st.navigation(
         st.Page("app_pages/similar.py", title="Similar", icon=":material/travel_explore:"),
         st.Page("app_pages/library.py", title="Library", icon=":material/library_music:"),
         st.Page("app_pages/read.py", title="Read", icon=":material/queue_music:"),
+        st.Page("app_pages/score_search.py", title="Score search", icon=":material/plagiarism:"),
     ]
 )
 start_first_run_demo()

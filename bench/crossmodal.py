@@ -33,17 +33,19 @@ MODELS = {
     "baseline": "checkpoints/crossmodal_baseline.pt",  # two branches, pairwise ranking loss
     "no-graph": "checkpoints/crossmodal_no_graph.pt",  # the shipped losses, no graph encoder
 }
+
+
 def query_milliseconds(model: CrossModalNet, sheets: np.ndarray, audio: np.ndarray,
                        count: int = 50) -> float:
     """Median time to answer one score snippet against every audio candidate."""
     with torch.inference_mode():
-        sheet_features = features(model.sheet, sheets)
-        candidates = model.audio.embed(features(model.audio, audio))
+        stored = model.sheet.nodes(features(model.sheet, sheets))
+        candidates = model.audio.embed_library(model.audio.nodes(features(model.audio, audio)))
         times = []
         for index in np.random.default_rng(0).choice(len(sheets), min(count, len(sheets))):
             started = time.perf_counter()
             query = model.sheet.features(torch.from_numpy(sheets[index:index + 1]))
-            embedded = model.sheet.embed_among(query, sheet_features)
+            embedded = model.sheet.embed_among(model.sheet.nodes(query), stored)
             (embedded @ candidates.T).topk(10)
             times.append(1000 * (time.perf_counter() - started))
     return statistics.median(times)

@@ -560,6 +560,69 @@ def _read_score(args: argparse.Namespace) -> int:
     return status
 
 
+def _match(args: argparse.Namespace) -> int:
+    """match-score and match-audio: the query against the library's scored tracks."""
+    from pathlib import Path
+
+    from engine import score_search
+    from engine.compare import load_music
+
+    try:
+        model = score_search.load_model()
+        library = _open_library(args)
+    except EngineError as err:
+        return _unavailable(err)
+    with library:
+        try:
+            index = score_search.passage_index(library, model)
+        except EngineError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_SOME_FAILED
+        try:
+            if args.command == "match-score":
+                source = Path(args.file)
+                if not source.is_file():
+                    raise EngineError(f"there is no file called {source.name} there.")
+                hits = score_search.match_image(index, model, source.read_bytes(),
+                                                name=source.name, k=args.k)
+            else:
+                hits = score_search.match_audio(index, model, load_music(args.file), k=args.k)
+        except EngineError as err:
+            print(f"{args.file}: {err}", file=sys.stderr)
+            return EXIT_SOME_FAILED
+    results = []
+    for hit in hits:
+        result = {"track_id": hit.track.track_id, "title": hit.track.title,
+                  "source": hit.track.source, "score": round(hit.score, 4)}
+        if args.command == "match-score":
+            result |= {"start": round(hit.passage.start, 2), "end": round(hit.passage.end, 2)}
+        else:
+            result |= {"page": hit.page, "system": hit.system,
+                       "measures": [_bar_number(n) for n in hit.measures]}
+        results.append(result)
+    if args.json:
+        print(json.dumps({"query": args.file, "results": results}))
+        return EXIT_OK
+    for rank, (hit, result) in enumerate(zip(hits, results, strict=True), 1):
+        where = (f"{hit.passage.start:.1f}-{hit.passage.end:.1f} s"
+                 if args.command == "match-score" else
+                 f"page {hit.page}, system {hit.system}, bars {'-'.join(hit.measures)}")
+        print(f"{rank}. {result['title']}: {where} (score {result['score']:.3f})")
+    return EXIT_OK
+
+
+def _count(text: str) -> int:
+    """A --k argument: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+def _bar_number(number: str) -> int | str:
+    """A bar number as a number where it is one (verovio's may be "12a", or empty)."""
+    return int(number) if number.isdigit() else number
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per capability."""
     from engine.genre import GENRES
@@ -675,6 +738,21 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
     read.add_argument("--json", action="store_true", help="one JSON object per line per file")
     read.set_defaults(run=_read_score)
+
+    for name, what, helps in (
+        ("match-score", "IMAGE", "find the library recordings that play a snippet of sheet "
+         "music (a photo or scan of a few bars), and when"),
+        ("match-audio", "FILE", "find the library scores that hold an excerpt of sound, "
+         "and the page, system and bars"),
+    ):
+        match = commands.add_parser(name, help=helps, description=helps[0].upper() + helps[1:]
+                                    + ". Only tracks that keep a score take part.")
+        match.add_argument("file", metavar=what,
+                           help="an image or PDF" if what == "IMAGE" else "audio or a .mid file")
+        match.add_argument("--k", type=_count, default=10, help="how many tracks (default 10)")
+        match.add_argument("--library", default=None, metavar="DIR", help=library_help)
+        match.add_argument("--json", action="store_true", help="print one JSON object")
+        match.set_defaults(run=_match)
     return parser
 
 

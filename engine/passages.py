@@ -17,9 +17,12 @@ import numpy as np
 from engine.audio import SAMPLE_RATE
 from engine.features import HOP_LENGTH, TOP_DB
 from engine.models.crossmodal import AUDIO_SIZE, SHEET_SIZE
+from engine.score.timemap import SystemSpan
 
 FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH
 WINDOW_BARS = 2  # bars per passage of a library score
+SPACE_PX = 6.0  # pixels per staff space in the system strips passages are cut from
+MARGIN_SPACES = 4.0  # staff spaces kept above a system's top line and below its bottom line
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,25 @@ def along(edges: Sequence[float], position: float) -> float:
     index = min(max(int(position), 0), len(edges) - 2)
     share = min(max(position - index, 0.0), 1.0)
     return edges[index] + share * (edges[index + 1] - edges[index])
+
+
+def system_strip(page: np.ndarray, system: SystemSpan, space_px: float = SPACE_PX
+                 ) -> tuple[np.ndarray, list[list[float]]]:
+    """A system cut out of its engraved page (`space_px` pixels per staff space) and brought to
+    SPACE_PX, with its bars [left, right, start, end] relative to the cut."""
+    margin = MARGIN_SPACES * space_px
+    top = max(int(system.top - margin), 0)
+    bottom = min(int(system.bottom + margin), page.shape[0])
+    left = max(int(system.bars[0].left - space_px), 0)
+    right = min(int(system.bars[-1].right + space_px), page.shape[1])
+    strip = np.ascontiguousarray(page[top:bottom, left:right])
+    scale = SPACE_PX / space_px
+    if scale != 1.0:
+        size = (max(round(strip.shape[1] * scale), 1), max(round(strip.shape[0] * scale), 1))
+        strip = cv2.resize(strip, size, interpolation=cv2.INTER_AREA)
+    bars = [[(b.left - left) * scale, (b.right - left) * scale, b.start, b.end]
+            for b in system.bars]
+    return strip, bars
 
 
 def window(bars: Sequence[Sequence[float]], first: float, last: float) -> Window:

@@ -20,6 +20,7 @@ from engine.score.timemap import TimedScore, timed_score
 SCORE_SUFFIXES = (".musicxml", ".mxl", ".xml")
 MAX_SCORE_BYTES = 20 * 1024 * 1024  # a larger score file is refused
 MAX_UNZIPPED_BYTES = 50 * 1024 * 1024  # an MXL unpacking to more is refused (zip bombs)
+MAX_SCORED_MIDI_NOTES = 5000  # a longer MIDI file is added as sound only, without a score
 LIBRARY_LAYOUT = Layout(header=True, page_width=2100, page_height=2970, scale=40)
 PAGE_SPACE_PX = 12.0  # staff space on the stored page images, pixels
 
@@ -71,6 +72,57 @@ def musicxml_of(data: bytes, name: str) -> bytes:
     if b"<score-partwise" not in head and b"<score-timewise" not in head:
         raise InvalidScoreFile(f"{name} is not a MusicXML score (no <score-partwise> in it).")
     return data
+
+
+def scored_track(data: bytes, name: str) -> ScoredTrack | None:
+    """A score file, or a MIDI file made into a score, engraved, timed and played; None for
+    other files and for MIDI that makes no score (`musicxml_from_midi`: it is kept as sound
+    only). A MIDI file's track is known by the file's hash, so adding it again adds nothing.
+
+    Raises:
+        InvalidScoreFile, RenderingUnavailable: for a score file, as `engrave_track`.
+    """
+    if is_score_file(name):
+        return engrave_track(data, name)
+    if data[:4] != b"MThd":
+        return None
+    try:
+        scored = engrave_track(musicxml_from_midi(data, name), name)
+    except InvalidScoreFile:
+        return None
+    return replace(scored, clip=replace(scored.clip, sha256=hashlib.sha256(data).hexdigest()))
+
+
+def musicxml_from_midi(data: bytes, name: str) -> bytes:
+    """A Standard MIDI file written out as a score (music21 quantises it to notation).
+
+    Raises:
+        InvalidScoreFile: when it cannot be read, holds no pitched notes or too many
+            (MAX_SCORED_MIDI_NOTES), or music21 cannot make a score of it.
+    """
+    import warnings
+
+    import music21
+    import pretty_midi
+
+    from engine.errors import InvalidScore
+    from engine.score.assemble import musicxml_bytes
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            midi = pretty_midi.PrettyMIDI(io.BytesIO(data))
+    except Exception as err:  # noqa: BLE001 - mido and pretty_midi raise many kinds
+        raise InvalidScoreFile(f"{name} cannot be read as MIDI ({err}).") from None
+    notes = sum(len(i.notes) for i in midi.instruments if not i.is_drum)
+    if not 0 < notes <= MAX_SCORED_MIDI_NOTES:
+        raise InvalidScoreFile(f"{name} holds {notes} pitched notes; a score is made of "
+                               f"1 to {MAX_SCORED_MIDI_NOTES}.")
+    try:
+        score = music21.converter.parse(data, format="midi")
+        return musicxml_bytes(score)
+    except (music21.exceptions21.Music21Exception, InvalidScore, ValueError, IndexError) as err:
+        raise InvalidScoreFile(f"{name} cannot be written as a score ({err}).") from None
 
 
 def engrave_track(data: bytes, name: str) -> ScoredTrack:

@@ -24,7 +24,7 @@ from engine.files import fingerprint
 from engine.genre import GenreClassifier, genres_from
 from engine.library import Library, Track
 from engine.retrieval import Retriever, Segments, search_analysis, segments_from
-from engine.scored import ScoredTrack, engrave_track, is_score_file
+from engine.scored import ScoredTrack, scored_track
 
 # Bumped when what the library stores about a piece changes other than by new weights (2: clips
 # are read at the level of released music, engine.audio.released_level): tracks analysed before
@@ -235,8 +235,9 @@ def reanalyse(
 
 
 def add_file(library: Library, path: str | Path, models: SearchModels) -> Added:
-    """Add an audio, MIDI (rendered) or score file (MusicXML or MXL: engraved, played, and its
-    score kept with the track), titled by its name, its path as source.
+    """Add an audio, MIDI or score file (MusicXML or MXL: engraved, played, and its score kept
+    with the track; MIDI is made into a score the same way, else rendered as sound only),
+    titled by its name, its path as source.
 
     A file whose bytes are in the library already is neither decoded nor analysed again.
 
@@ -250,27 +251,23 @@ def add_file(library: Library, path: str | Path, models: SearchModels) -> Added:
     if not path.is_file():
         raise MissingFile(f"There is no file called {path.name} there; check the path.")
     data = path.read_bytes()
-    if is_score_file(path.name):
-        return add_score(library, data, name=path.name, title=title_of(path),
-                         source=os.path.abspath(path), models=models)
     sha256 = hashlib.sha256(data).hexdigest()
     if library.is_searchable(sha256):
         return Added(library.track_by_hash(sha256), new=False)
+    scored = scored_track(data, path.name)
+    if scored is not None:
+        return add_scored(library, scored, title=title_of(path), source=os.path.abspath(path),
+                          models=models)
     clip = load_music(data, name=path.name)
     return add_clip(
         library, clip, title=title_of(path), source=os.path.abspath(path), models=models
     )
 
 
-def add_score(library: Library, data: bytes, *, name: str, title: str, source: str,
-              models: SearchModels) -> Added:
-    """Add a score (MusicXML or MXL bytes) as a track that keeps it: its audio rendered from
-    the engraving, described like any track; a track stored without its score gets it.
-
-    Raises:
-        InvalidScoreFile, RenderingUnavailable: when it cannot be read, engraved or played.
-    """
-    scored = engrave_track(data, name)
+def add_scored(library: Library, scored: ScoredTrack, *, title: str, source: str,
+               models: SearchModels) -> Added:
+    """Add a score (`engine.scored.scored_track`) as a track that keeps it: its audio rendered
+    from the engraving, described like any track; a track stored without its score gets it."""
     added = add_clip(library, scored.clip, title=title, source=source, models=models)
     keep_score(library, added.track.track_id, scored)
     return added

@@ -16,6 +16,7 @@ from engine.models.crossmodal import (
     CrossModalConfig,
     CrossModalNet,
     knn_adjacency,
+    sparse_knn_adjacency,
 )
 from engine.passages import along, audio_input, bar_windows, sheet_input, window
 from engine.train.crossmodal import loss_of, passages, retrieval_figures
@@ -135,16 +136,31 @@ def test_a_query_joins_the_graph_of_stored_items() -> None:
     graph = CrossModalNet(CrossModalConfig(graph=True, channels=(4, 8), hidden=16, dim=8,
                                            neighbours=2)).eval()
     queries, items = torch.randn(3, 40), torch.randn(10, 40)
-    plain.sheet.cnn = graph.sheet.cnn = torch.nn.Identity()  # features are given here
-    plain.sheet.dense[0] = torch.nn.Linear(40, 16)
+    plain.sheet.dense[0] = torch.nn.Linear(40, 16)  # CNN features are given here
     graph.sheet.dense[0], graph.sheet.graph_in = torch.nn.Linear(40, 16), torch.nn.Linear(40, 16)
     plain.eval()
     with torch.inference_mode():
-        assert torch.allclose(plain.sheet.embed_among(queries, items), plain.sheet.embed(queries))
-        joined = graph.sheet.embed_among(queries, items)
+        plain_queries = plain.sheet.nodes(queries)
+        assert torch.allclose(plain.sheet.embed_among(plain_queries, plain.sheet.nodes(items)),
+                              plain.sheet.embed(queries))
+        asked, stored = graph.sheet.nodes(queries), graph.sheet.nodes(items)
+        joined = graph.sheet.embed_among(asked, stored)
         assert joined.shape == (3, 8)
         assert torch.allclose(joined.norm(dim=1), torch.ones(3), atol=1e-5)
         # Its neighbours change a query's embedding; with no stored items it stands alone.
         assert not torch.allclose(joined, graph.sheet.embed(queries, torch.eye(3)))
-        alone = graph.sheet.embed_among(queries, items[:0])
+        alone = graph.sheet.embed_among(asked, stored.take(slice(0, 0)))
         assert torch.allclose(alone, graph.sheet.embed(queries, torch.eye(3)))
+
+
+def test_a_library_graph_is_the_training_graph_made_sparse() -> None:
+    keys = torch.randn(30, 6)
+    sparse = sparse_knn_adjacency(keys, 4, block=7)
+    assert torch.allclose(sparse.to_dense(), knn_adjacency(keys, 4), atol=1e-6)
+    assert torch.equal(sparse_knn_adjacency(keys[:1], 4).to_dense(), torch.ones(1, 1))
+    model = CrossModalNet(CrossModalConfig(channels=(4, 8), hidden=16, dim=8)).eval()
+    model.sheet.dense[0], model.sheet.graph_in = torch.nn.Linear(6, 16), torch.nn.Linear(6, 16)
+    with torch.inference_mode():
+        nodes = model.sheet.nodes(keys)
+        assert torch.allclose(model.sheet.embed_library(nodes), model.sheet.combine(nodes),
+                              atol=1e-5)

@@ -8,6 +8,7 @@ import sqlite3
 import zipfile
 from pathlib import Path
 
+import pretty_midi
 import pytest
 
 from engine.errors import EngineError, InvalidScoreFile
@@ -126,3 +127,33 @@ def test_cli_adds_scores_and_keeps_them(tmp_path: Path, model_env: dict[str, str
         assert stored is not None and len(stored.systems) >= 1
     again = run_engine("library", "add", str(good), "--library", home, env=model_env)
     assert again.returncode == 0 and "already in the library (track 1" in again.stderr
+
+
+@needs_fluidsynth
+def test_a_midi_file_becomes_a_score_known_by_the_file(tmp_path: Path,
+                                                      model_env: dict[str, str]) -> None:  # noqa: F811
+    import hashlib
+
+    from engine.scored import MAX_SCORED_MIDI_NOTES, scored_track
+    from tests.helpers import arpeggio_piece, midi_bytes
+
+    data = midi_bytes(arpeggio_piece())
+    scored = scored_track(data, "arpeggio.mid")
+    assert scored is not None and scored.clip.sha256 == hashlib.sha256(data).hexdigest()
+    assert b"<score-partwise" in scored.musicxml and scored.timed.systems
+    assert scored_track(b"RIFF....WAVE", "take.wav") is None  # audio: no score
+    silent = pretty_midi.PrettyMIDI()
+    silent.instruments.append(pretty_midi.Instrument(0))
+    assert scored_track(midi_bytes(silent), "empty.mid") is None  # sound only, as before
+    crowded = arpeggio_piece(tuple(40 + n % 40 for n in range(MAX_SCORED_MIDI_NOTES + 1)))
+    assert scored_track(midi_bytes(crowded), "crowded.mid") is None
+
+    path = tmp_path / "arpeggio.mid"
+    path.write_bytes(data)
+    home = str(tmp_path / "studio")
+    added = run_engine("library", "add", str(path), "--library", home, env=model_env)
+    assert added.returncode == 0, added.stderr
+    with Library.open(home) as library:
+        assert library.scored_track_ids() == [1]
+    again = run_engine("library", "add", str(path), "--library", home, env=model_env)
+    assert "already in the library (track 1" in again.stderr

@@ -38,13 +38,14 @@ def searchable_tracks() -> int:
 
 def add_piece(data: bytes, name: str, *, title: str, source: str) -> Added | None:
     """Add audio, MIDI or score (MusicXML, MXL) bytes to the library (analysed once, cached;
-    a score is kept with its track); None on a user error, which is shown."""
+    a score, or the score made of a MIDI file, is kept with its track); None on a user error,
+    which is shown."""
     from engine import similar
-    from engine.scored import engrave_track, is_score_file
+    from engine.scored import scored_track
 
     try:
-        if is_score_file(name):
-            scored = engrave_track(data, name)
+        scored = scored_track(data, name)
+        if scored is not None:
             description = models.describe_for_library(scored.clip)
             with models.LIBRARY_LOCK:
                 added = similar.add_clip(models.library(), scored.clip, title=title,

@@ -49,20 +49,61 @@ def _cnn(channels: tuple[int, ...]) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Flatten())
 
 
-def knn_adjacency(features: torch.Tensor, k: int) -> torch.Tensor:
+def knn_adjacency(keys: torch.Tensor, k: int) -> torch.Tensor:
     """Normalised adjacency D^-1/2 (A + I) D^-1/2 of the symmetric k-NN graph (cosine)."""
-    unit = nn.functional.normalize(features, dim=1)
+    unit = nn.functional.normalize(keys, dim=1)
     similarity = unit @ unit.T
-    count = features.shape[0]
+    count = keys.shape[0]
     k = min(k, count - 1)
-    adjacency = torch.eye(count, device=features.device)
+    adjacency = torch.eye(count, device=keys.device)
     if k > 0:
-        similarity = similarity - 2 * torch.eye(count, device=features.device)  # not itself
+        similarity = similarity - 2 * torch.eye(count, device=keys.device)  # not itself
         nearest = similarity.topk(k, dim=1).indices
         adjacency = adjacency.scatter(1, nearest, 1.0)
         adjacency = ((adjacency + adjacency.T) > 0).float()
     degree = adjacency.sum(dim=1).rsqrt()
     return degree[:, None] * adjacency * degree[None, :]
+
+
+def sparse_knn_adjacency(keys: torch.Tensor, k: int, block: int = 2048) -> torch.Tensor:
+    """`knn_adjacency` as a sparse matrix, its neighbours found a block of rows at a time, for
+    the many items of a library."""
+    unit = nn.functional.normalize(keys, dim=1)
+    count = keys.shape[0]
+    k = min(k, count - 1)
+    rows, cols = [torch.arange(count)], [torch.arange(count)]
+    for first in range(0, count if k > 0 else 0, block):
+        similarity = unit[first:first + block] @ unit.T
+        index = torch.arange(first, min(first + block, count))
+        similarity[index - first, index] = -2.0  # not itself
+        nearest = similarity.topk(k, dim=1).indices
+        rows += [index.repeat_interleave(k), nearest.flatten()]
+        cols += [nearest.flatten(), index.repeat_interleave(k)]
+    pairs = torch.unique(torch.stack([torch.cat(rows), torch.cat(cols)]), dim=1)
+    degree = torch.bincount(pairs[0], minlength=count).float().rsqrt()
+    values = degree[pairs[0]] * degree[pairs[1]]
+    return torch.sparse_coo_tensor(pairs, values, (count, count), check_invariants=True).coalesce()
+
+
+@dataclass
+class Nodes:
+    """Items of one modality as the encoders after the CNN see them."""
+
+    dense: torch.Tensor  # (N, hidden) fully connected encodings; the k-NN graph joins these
+    graph: torch.Tensor | None  # (N, hidden) the graph encoder's input (None without it)
+
+    def __len__(self) -> int:
+        return len(self.dense)
+
+    def take(self, index: torch.Tensor | slice) -> Nodes:
+        """Some of the items."""
+        return Nodes(self.dense[index], None if self.graph is None else self.graph[index])
+
+    @staticmethod
+    def joined(first: Nodes, second: Nodes) -> Nodes:
+        """Two sets of items as one."""
+        graph = None if first.graph is None else torch.cat([first.graph, second.graph])
+        return Nodes(torch.cat([first.dense, second.dense]), graph)
 
 
 class Branch(nn.Module):
@@ -87,25 +128,39 @@ class Branch(nn.Module):
         """CNN features of a batch (B, 1, H, W) -> (B, features)."""
         return self.cnn(inputs)
 
-    def embed(self, features: torch.Tensor,
-              adjacency: torch.Tensor | None = None) -> torch.Tensor:
-        """CNN features -> unit vectors in the common space.
+    def nodes(self, features: torch.Tensor) -> Nodes:
+        """CNN features -> the items' states before the graph: what a library stores."""
+        return Nodes(self.dense(features), self.graph_in(features) if self.config.graph else None)
+
+    def combine(self, nodes: Nodes, adjacency: torch.Tensor | None = None) -> torch.Tensor:
+        """Items' states -> unit vectors in the common space.
 
         Args:
-            features: (N, features) of N items of this modality.
-            adjacency: their normalised graph (`knn_adjacency`); built from `features` when
-                not given. Ignored without the graph encoder.
+            nodes: N items of this modality (`nodes`).
+            adjacency: their normalised graph, dense (`knn_adjacency`) or sparse
+                (`sparse_knn_adjacency`); built over the items when not given. Ignored
+                without the graph encoder.
         """
-        parts = [self.dense(features)]
-        if self.config.graph:
+        parts = [nodes.dense]
+        if nodes.graph is not None:
             if adjacency is None:
-                adjacency = knn_adjacency(features, self.config.neighbours)
-            hidden = nn.functional.elu(adjacency @ self.graph_in(features))
+                adjacency = knn_adjacency(nodes.dense, self.config.neighbours)
+            hidden = nn.functional.elu(adjacency @ nodes.graph)
             parts.append(nn.functional.elu(adjacency @ self.graph_out(hidden)))
         return nn.functional.normalize(self.fuse(torch.cat(parts, dim=1)), dim=1)
 
+    def embed(self, features: torch.Tensor,
+              adjacency: torch.Tensor | None = None) -> torch.Tensor:
+        """CNN features (N, features) -> unit vectors in the common space (`combine`)."""
+        return self.combine(self.nodes(features), adjacency)
 
-    def embed_among(self, queries: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def embed_library(self, nodes: Nodes) -> torch.Tensor:
+        """The embeddings of many stored items, their graph over all of them (sparse)."""
+        if nodes.graph is None or not len(nodes):
+            return self.combine(nodes)
+        return self.combine(nodes, sparse_knn_adjacency(nodes.dense, self.config.neighbours))
+
+    def embed_among(self, queries: Nodes, items: Nodes) -> torch.Tensor:
         """Embeddings of new items (a query's snippets) in the graph of stored ones.
 
         Each query joins the graph beside its k nearest stored items; its embedding is read
@@ -114,20 +169,21 @@ class Branch(nn.Module):
         whole graph.
 
         Args:
-            queries: (Q, features) CNN features of the queries.
-            items: (N, features) CNN features of the stored items of the same modality.
+            queries: (Q items) the queries' states (`nodes`).
+            items: (N items) the states of the stored items of the same modality.
         """
-        if not self.config.graph or not len(items):
-            return self.embed(queries, torch.eye(len(queries)))
+        if queries.graph is None or not len(items):
+            return self.combine(queries, torch.eye(len(queries)))
         k = min(self.config.neighbours, len(items))
-        unit_items = nn.functional.normalize(items, dim=1)
-        near = (nn.functional.normalize(queries, dim=1) @ unit_items.T).topk(k, dim=1).indices
+        unit_items = nn.functional.normalize(items.dense, dim=1)
+        unit_queries = nn.functional.normalize(queries.dense, dim=1)
+        near = (unit_queries @ unit_items.T).topk(k, dim=1).indices
         second = (unit_items[near.flatten()] @ unit_items.T).topk(k, dim=1).indices
         rows = []
         for index in range(len(queries)):
             hops = torch.cat([near[index], second[index * k:(index + 1) * k].flatten()]).unique()
-            nodes = torch.cat([queries[index:index + 1], items[hops]])
-            rows.append(self.embed(nodes)[0])
+            subgraph = Nodes.joined(queries.take(slice(index, index + 1)), items.take(hops))
+            rows.append(self.combine(subgraph)[0])
         return torch.stack(rows)
 
 

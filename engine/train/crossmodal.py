@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.models.crossmodal import CrossModalConfig, CrossModalNet
+from engine.models.crossmodal import CrossModalConfig, CrossModalNet, Nodes
 from engine.passages import audio_input, bar_windows, sheet_input, window
 from engine.train.budget import Run, add_budget_arguments
 from engine.train.crossmodal_data import PairedPiece, load_pieces
@@ -94,12 +94,13 @@ def direction(query_branch: nn.Module, query_inputs: np.ndarray,
     library's items are); each query joins the graph of the other queries' items on its own
     (`Branch.embed_among`), as a search does."""
     with torch.inference_mode():
-        query_features = features(query_branch, query_inputs)
-        candidates = candidate_branch.embed(features(candidate_branch, candidate_inputs))
+        stored = query_branch.nodes(features(query_branch, query_inputs))
+        candidates = candidate_branch.embed_library(
+            candidate_branch.nodes(features(candidate_branch, candidate_inputs)))
         queries = torch.cat([
-            query_branch.embed_among(query_features[i:i + 1],
-                                     torch.cat([query_features[:i], query_features[i + 1:]]))
-            for i in range(len(query_features))
+            query_branch.embed_among(stored.take(slice(i, i + 1)), Nodes.joined(
+                stored.take(slice(0, i)), stored.take(slice(i + 1, None))))
+            for i in range(len(stored))
         ])
     return retrieval_figures(queries, candidates)
 

@@ -2,7 +2,8 @@
 
 Pieces as for the score reader (`engine.train.omr_data.sources`: music21's corpus and the
 OpenScore Lieder), split by piece with the same hash, so a piece held out there is held out
-here. Per piece, a run of up to RUN_BARS bars of all its parts (at most MAX_PARTS) gets a
+here. Per piece, a run of up to RUN_BARS bars of all its parts (at most MAX_PARTS; up to
+TEST_RUN_BARS for test pieces, nearly whole pieces as a library holds them) gets a
 random tempo (its own tempo marks removed) and is engraved by verovio on pages of random
 layout; each system is cut out as a strip at SPACE_PX pixels per staff space with every bar's
 x-extent and time (verovio's time map, `engine.score.timemap`). The audio is verovio's own
@@ -36,9 +37,10 @@ import pretty_midi
 
 from engine.audio import SAMPLE_RATE
 from engine.features import log_mel_db
+from engine.passages import SPACE_PX, system_strip
 from engine.score.assemble import musicxml_bytes
 from engine.score.engrave import FONTS, UNITS_PER_SPACE
-from engine.score.timemap import SystemSpan, timed_score
+from engine.score.timemap import timed_score
 from engine.synth import available_soundfonts, render_midi
 from engine.train.omr_data import (
     SKIPPED_CHUNK,
@@ -53,11 +55,10 @@ from engine.train.omr_data import (
 from engine.train.piece_files import add_build_arguments, build_all
 
 RUN_BARS = 24  # bars engraved and rendered per piece, at most
+TEST_RUN_BARS = 128  # for test pieces: whole pieces, as a library holds, and passages enough
 MIN_BARS = 4  # pieces with fewer bars are left out
 MAX_PARTS = 4  # pieces with more parts are left out (their systems would be too tall)
 PIECES_PER_FILE = 4  # pieces taken from one file of many tunes
-SPACE_PX = 6.0  # pixels per staff space in the strips
-MARGIN_SPACES = 4.0  # staff spaces kept above a system's top line and below its bottom line
 TEMPO_RANGE = (50, 150)  # quarter notes per minute, drawn per piece
 DEFAULT_TEMPO = 120.0  # verovio's tempo where a score has no tempo mark
 TRAIN_SOUNDFONTS = ("FluidR3_GM.sf2", "TimGM6mb.sf2")
@@ -102,31 +103,21 @@ def soundfont_paths() -> dict[str, Path]:
     return {path.name: path for path in available_soundfonts()}
 
 
-def run_of(score: music21.stream.Score, rng: random.Random) -> list[music21.stream.Part] | None:
-    """A run of up to RUN_BARS bars of every part, without tempo marks (None if unsuitable)."""
+def run_of(score: music21.stream.Score, rng: random.Random,
+           length: int = RUN_BARS) -> list[music21.stream.Part] | None:
+    """A run of up to `length` bars of every part, without tempo marks (None if unsuitable)."""
     parts = list(score.parts)
     counts = {len(part.getElementsByClass("Measure")) for part in parts}
     if not 0 < len(parts) <= MAX_PARTS or len(counts) != 1 or min(counts) < MIN_BARS:
         return None
     count = counts.pop()
-    first = rng.randint(0, max(0, count - RUN_BARS))
-    prepared = [prepare_run(part, first, min(count, first + RUN_BARS), rng, decorate=False)
+    first = rng.randint(0, max(0, count - length))
+    prepared = [prepare_run(part, first, min(count, first + length), rng, decorate=False)
                 for part in parts]
     for part in prepared:
         for mark in list(part.recurse().getElementsByClass(music21.tempo.TempoIndication)):
             mark.activeSite.remove(mark)
     return prepared
-
-
-def _strip(page: np.ndarray, system: SystemSpan) -> tuple[np.ndarray, list[list[float]]]:
-    """A system cut out of its page, and its bars relative to the cut."""
-    margin = MARGIN_SPACES * SPACE_PX
-    top = max(int(system.top - margin), 0)
-    bottom = min(int(system.bottom + margin), page.shape[0])
-    left = max(int(system.bars[0].left - SPACE_PX), 0)
-    right = min(int(system.bars[-1].right + SPACE_PX), page.shape[1])
-    bars = [[b.left - left, b.right - left, b.start, b.end] for b in system.bars]
-    return np.ascontiguousarray(page[top:bottom, left:right]), bars
 
 
 def _audio(midi_bytes: bytes, soundfont: Path, programs: list[int]) -> np.ndarray:
@@ -143,7 +134,7 @@ def _audio(midi_bytes: bytes, soundfont: Path, programs: list[int]) -> np.ndarra
 def pair_piece(score: music21.stream.Score, piece: str, rng: random.Random,
                fonts: dict[str, Path], *, held_out: bool) -> PairedPiece | None:
     """Engrave and render a run of a piece; None when it has no run to take."""
-    parts = run_of(score, rng)
+    parts = run_of(score, rng, TEST_RUN_BARS if held_out else RUN_BARS)
     if parts is None:
         return None
     tempo = rng.randint(*TEMPO_RANGE)
@@ -151,7 +142,7 @@ def pair_piece(score: music21.stream.Score, piece: str, rng: random.Random,
     zoom = SPACE_PX / (UNITS_PER_SPACE * layout.scale / 1000)
     timed = timed_score(musicxml_bytes(score_of(parts, rng)).decode(), layout, zoom=zoom,
                         tempo_scale=tempo / DEFAULT_TEMPO)
-    strips, bars = zip(*(_strip(timed.pages[s.page], s) for s in timed.systems), strict=True)
+    strips, bars = zip(*(system_strip(timed.pages[s.page], s) for s in timed.systems), strict=True)
     programs = [rng.choice(PROGRAMS) for _ in range(16)]
     soundfont = rng.choice(TRAIN_SOUNDFONTS)
     mel = _audio(timed.midi, fonts[soundfont], programs)

@@ -1,0 +1,370 @@
+"""Search between sheet music and audio over the library's scored tracks.
+
+Every track that keeps a score (`Library.score`) is cut into passages of two bars, one bar
+apart, per system: the passage's image from the stored engraved page and its audio from the
+track's stored audio, as the cross-modal model was trained on (`engine.passages`). Their
+states (`Branch.nodes`) are kept per track on disk, keyed by the model, and the library's
+embeddings are made over the k-NN graph of all its passages, cached until the scored tracks
+change. A query (a photo of a few bars; an excerpt of sound) is cut into windows, each joins
+the graph of its own modality (`Branch.embed_among`), and the tracks are ranked by their best
+passage.
+
+    model = load_model()
+    index = passage_index(library, model)
+    hits = match_image(index, model, image_bytes, k=5)   # -> tracks and where they play it
+    hits = match_audio(index, model, clip, k=5)          # -> scores, page, system and bars
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine import audio
+from engine.errors import EngineError, NoStaves
+from engine.features import log_mel_db
+from engine.files import write_atomic
+from engine.library import Library, StoredScore, Track
+from engine.models.crossmodal import CrossModalNet, Nodes
+from engine.passages import (
+    MARGIN_SPACES,
+    SPACE_PX,
+    Window,
+    audio_input,
+    bar_windows,
+    sheet_input,
+    system_strip,
+    window,
+)
+from engine.scored import PAGE_SPACE_PX
+
+CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "crossmodal.pt"
+CHECKPOINT_ENV = "MUSIC_STUDIO_CROSSMODAL_CHECKPOINT"  # overrides CHECKPOINT
+PASSAGES_FOLDER = "passages"  # under the library's home: one folder per model
+QUERY_SECONDS = 30.0  # of an audio query, the first this many seconds are matched
+AUDIO_WINDOWS = (3.0, 5.0, 7.5)  # seconds of the windows an audio query is cut into
+AUDIO_HOP = 1.5  # seconds between them
+SHEET_WINDOWS = (24.0, 36.0, 54.0)  # staff spaces of a snippet's windows when no barline is found
+BARLINE_INK = 0.85  # share of a staff's height a column inks to count as a barline
+BATCH = 256  # passages through a CNN at once
+
+Progress = Callable[[float, str], None]
+
+
+class NothingToMatch(EngineError):
+    """A query with no music in it: silence, or a snippet without a staff."""
+
+
+@dataclass(frozen=True)
+class SearchModel:
+    """The cross-modal model ready to use, and what names it."""
+
+    net: CrossModalNet
+    identity: str  # a digest of its checkpoint: passages stored for another model are not used
+
+
+@dataclass(frozen=True)
+class Passage:
+    """Two bars of a scored track: where they are on its pages and when they sound."""
+
+    track_id: int
+    system: int  # index into the track's stored systems
+    first: int  # bar indices within the system
+    last: int
+    start: float  # seconds into the track's audio
+    end: float
+
+
+@dataclass
+class PassageIndex:
+    """The library's passages with both modalities' states and embeddings."""
+
+    passages: list[Passage]
+    sheet: Nodes
+    audio: Nodes
+    sheet_embeddings: torch.Tensor  # (N, dim), the graph over every sheet passage
+    audio_embeddings: torch.Tensor  # (N, dim), the graph over every audio passage
+    tracks: dict[int, Track]
+    scores: dict[int, StoredScore]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A track that plays the query (or whose score holds it), at its best passage."""
+
+    track: Track
+    score: float  # cosine similarity of the best passage, <= 1
+    passage: Passage
+    page: int  # page of the passage's system, from 1
+    system: int  # the system on that page, from 1
+    measures: tuple[str, str]  # bar numbers of the passage's first and last bar
+
+
+def load_model(path: Path | None = None) -> SearchModel:
+    """The score search model ($MUSIC_STUDIO_CROSSMODAL_CHECKPOINT, else the shipped one).
+
+    Raises:
+        ModelUnavailable: when the checkpoint is missing or unreadable.
+    """
+    path = Path(path or os.environ.get(CHECKPOINT_ENV) or CHECKPOINT)
+    net, _ = CrossModalNet.from_checkpoint(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return SearchModel(net.eval(), digest)
+
+
+def _nodes_of(branch: torch.nn.Module, inputs: np.ndarray) -> Nodes:
+    """A branch's states of many inputs (N, H, W), in batches."""
+    with torch.inference_mode():
+        parts = [branch.nodes(branch.features(torch.from_numpy(inputs[i:i + BATCH])[:, None]))
+                 for i in range(0, len(inputs), BATCH)]
+    graph = None if parts[0].graph is None else torch.cat([p.graph for p in parts])
+    return Nodes(torch.cat([p.dense for p in parts]), graph)
+
+
+def _track_passages(library: Library, track: Track, score: StoredScore, model: SearchModel
+                    ) -> dict[str, np.ndarray]:
+    """A scored track's passages and both modalities' states (float16), as stored."""
+    import cv2
+
+    pages = [cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) for path in score.pages]
+    mel = log_mel_db(audio.load(library.audio_path(track.sha256)).samples)
+    sheets, sounds, rows = [], [], []
+    for index, system in enumerate(score.systems):
+        if pages[system.page] is None:
+            continue
+        strip, bars = system_strip(pages[system.page], system, PAGE_SPACE_PX)
+        for passage in bar_windows(bars):
+            sheets.append(sheet_input(strip, passage.left, passage.right))
+            sounds.append(audio_input(mel, passage.start, passage.end))
+            rows.append([index, passage.first, passage.last, passage.start, passage.end])
+    if not rows:
+        return {"rows": np.zeros((0, 5))}
+    net = model.net
+    arrays = {"rows": np.array(rows, np.float64)}
+    for name, branch, inputs in (("sheet", net.sheet, sheets), ("audio", net.audio, sounds)):
+        nodes = _nodes_of(branch, np.stack(inputs))
+        arrays[f"{name}_dense"] = nodes.dense.numpy().astype(np.float16)
+        if nodes.graph is not None:
+            arrays[f"{name}_graph"] = nodes.graph.numpy().astype(np.float16)
+    return arrays
+
+
+def _stored_passages(library: Library, track: Track, score: StoredScore,
+                     model: SearchModel) -> dict[str, np.ndarray]:
+    """A track's passages from their file, made and written first when missing."""
+    path = library.home / PASSAGES_FOLDER / model.identity / f"{track.sha256}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as stored:
+                return dict(stored)
+        except (OSError, ValueError):
+            pass  # a damaged file is made again
+    arrays = _track_passages(library, track, score, model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomic(path, buffer.getvalue())
+    return arrays
+
+
+def passage_index(library: Library, model: SearchModel, *,
+                  progress: Progress | None = None) -> PassageIndex:
+    """The passages of every scored track of the library, embedded over their graphs.
+
+    Raises:
+        NothingToMatch: when no track keeps a score, or their scores hold no passage.
+    """
+    ids = library.scored_track_ids()
+    if not ids:
+        raise NothingToMatch("No track in the library keeps a score yet: add MusicXML, MXL "
+                             "or MIDI files to the library first.")
+    passages: list[Passage] = []
+    parts: dict[str, list[np.ndarray]] = {}
+    tracks, scores = {}, {}
+    for number, track_id in enumerate(ids):
+        track, score = library.track(track_id), library.score(track_id)
+        if track is None or score is None:
+            continue
+        if progress:
+            progress(number / len(ids), f"Passages of {track.title}")
+        arrays = _stored_passages(library, track, score, model)
+        if not len(arrays["rows"]):
+            continue
+        tracks[track_id], scores[track_id] = track, score
+        passages += [Passage(track_id, int(r[0]), int(r[1]), int(r[2]), float(r[3]), float(r[4]))
+                     for r in arrays["rows"]]
+        for key, value in arrays.items():
+            parts.setdefault(key, []).append(value)
+    if not passages:
+        raise NothingToMatch("The library's scores hold no passage to match.")
+
+    def nodes(name: str) -> Nodes:
+        graph = parts.get(f"{name}_graph")
+        return Nodes(torch.from_numpy(np.concatenate(parts[f"{name}_dense"]).astype(np.float32)),
+                     None if graph is None
+                     else torch.from_numpy(np.concatenate(graph).astype(np.float32)))
+
+    sheet, sound = nodes("sheet"), nodes("audio")
+    if progress:
+        progress(0.95, f"Joining {len(passages)} passages")
+    with torch.inference_mode():
+        sheet_embeddings = model.net.sheet.embed_library(sheet)
+        audio_embeddings = model.net.audio.embed_library(sound)
+    if progress:
+        progress(1.0, f"{len(passages)} passages of {len(tracks)} scores")
+    return PassageIndex(passages, sheet, sound, sheet_embeddings, audio_embeddings, tracks,
+                        scores)
+
+
+def index_stamp(library: Library, model: SearchModel) -> str:
+    """What a passage index is current for: the model and the scored tracks."""
+    return json.dumps([model.identity, library.scored_track_ids()])
+
+
+# ------------------------------------------------------------------------------------
+# Queries
+
+
+def _barlines(strip: np.ndarray, staves: list[tuple[float, float]]) -> list[float]:
+    """x of the barlines crossing every staff of a system strip (its lines at the given
+    top and bottom rows), left to right."""
+    ink = strip < 128
+    columns = np.ones(strip.shape[1], bool)
+    for top, bottom in staves:
+        rows = ink[int(round(top)):int(round(bottom)) + 1]
+        columns &= rows.mean(axis=0) >= BARLINE_INK
+    xs = np.flatnonzero(columns)
+    if not len(xs):
+        return []
+    groups = np.split(xs, np.flatnonzero(np.diff(xs) > SPACE_PX) + 1)  # thick and double lines
+    return [float(group.mean()) for group in groups]
+
+
+def _snippet_windows(strip: np.ndarray, staves: list[tuple[float, float]],
+                     left: float, right: float) -> list[Window]:
+    """Windows over a snippet's system: its bars one and two at a time where barlines are
+    found, else windows of several widths."""
+    edges = [left] + [x for x in _barlines(strip, staves) if left + 2 * SPACE_PX < x]
+    if right - edges[-1] > 3 * SPACE_PX:
+        edges.append(right)
+    if len(edges) >= 3:
+        bars = [[a, b, 0.0, 0.0] for a, b in zip(edges, edges[1:], strict=False)]
+        found = [window(bars, first, first + 1) for first in range(len(bars))]
+        return found + bar_windows(bars) if len(bars) > 1 else found
+    windows = [Window(0, 0, left, right, 0.0, 0.0)]
+    for spaces in SHEET_WINDOWS:
+        width = spaces * SPACE_PX
+        if width >= right - left:
+            continue
+        starts = np.arange(left, right - width + 1, width / 2)
+        windows += [Window(0, 0, float(x), float(x + width), 0.0, 0.0) for x in starts]
+    return windows
+
+
+def sheet_queries(data: bytes, name: str = "snippet") -> np.ndarray:
+    """A photo or scan of a few bars (or systems) -> the model's inputs of its windows.
+
+    Raises:
+        InvalidScore: when it is not an image or PDF the studio reads.
+        NoStaves: when no staff of five lines is found in it.
+    """
+    import cv2
+
+    from engine.score.pages import load_pages
+    from engine.score.staves import find_staves, straighten
+
+    inputs = []
+    for page in load_pages(data, name)[:4]:
+        turned, _ = straighten(page)
+        staves = find_staves(turned)
+        for system in sorted({staff.system for staff in staves}):
+            members = [s for s in staves if s.system == system]
+            space = float(np.median([s.spacing for s in members]))
+            top = max(min(s.top for s in members) - MARGIN_SPACES * space, 0)
+            bottom = min(max(s.bottom for s in members) + MARGIN_SPACES * space, turned.shape[0])
+            left = max(min(s.left for s in members) - space, 0)
+            right = min(max(s.right for s in members) + space, turned.shape[1])
+            crop = turned[int(top):int(bottom), int(left):int(right)]
+            scale = SPACE_PX / space
+            strip = cv2.resize(crop, (max(round(crop.shape[1] * scale), 1),
+                                      max(round(crop.shape[0] * scale), 1)),
+                               interpolation=cv2.INTER_AREA)
+            lines = [((s.top - top) * scale, (s.bottom - top) * scale) for s in members]
+            for found in _snippet_windows(strip, lines, SPACE_PX, strip.shape[1] - SPACE_PX):
+                inputs.append(sheet_input(strip, found.left, found.right))
+    if not inputs:
+        raise NoStaves(f"No staff of five lines was found in {name}. Photograph or scan a few "
+                       "bars of printed sheet music, straight on and sharp.")
+    return np.stack(inputs)
+
+
+def audio_queries(clip: audio.Clip) -> np.ndarray:
+    """An excerpt of sound -> the model's inputs of its windows (its first QUERY_SECONDS).
+
+    Raises:
+        NothingToMatch: when it is silent.
+    """
+    samples = clip.samples[: int(QUERY_SECONDS * clip.sample_rate)]
+    if float(np.abs(samples).max(initial=0.0)) < audio.SILENCE_PEAK:
+        raise NothingToMatch(f"{clip.name} is silent: there is no music in it to match.")
+    mel = log_mel_db(samples, sample_rate=clip.sample_rate)
+    seconds = len(samples) / clip.sample_rate
+    spans = [(0.0, seconds)]
+    for length in AUDIO_WINDOWS:
+        if length < seconds:
+            spans += [(float(s), float(s) + length)
+                      for s in np.arange(0.0, seconds - length + 1e-6, AUDIO_HOP)]
+    return np.stack([audio_input(mel, start, end) for start, end in spans])
+
+
+def _ranked(index: PassageIndex, similarity: torch.Tensor, k: int) -> list[Hit]:
+    """The k tracks with the best passages (similarity: (windows, passages))."""
+    best = similarity.max(dim=0).values.numpy()
+    hits: list[Hit] = []
+    seen: set[int] = set()
+    for position in np.argsort(-best, kind="stable"):
+        passage = index.passages[position]
+        if passage.track_id in seen:
+            continue
+        seen.add(passage.track_id)
+        system = index.scores[passage.track_id].systems[passage.system]
+        hits.append(Hit(index.tracks[passage.track_id], float(best[position]), passage,
+                        system.page + 1, system.system + 1,
+                        (system.bars[passage.first].number, system.bars[passage.last].number)))
+        if len(hits) == k:
+            break
+    return hits
+
+
+def match_image(index: PassageIndex, model: SearchModel, data: bytes, *, name: str = "snippet",
+                k: int = 10) -> list[Hit]:
+    """The k scored tracks that play a snippet of sheet music, each where it plays it.
+
+    Raises:
+        InvalidScore, NoStaves: as `sheet_queries`.
+    """
+    branch = model.net.sheet
+    with torch.inference_mode():
+        queries = branch.embed_among(_nodes_of(branch, sheet_queries(data, name)), index.sheet)
+        return _ranked(index, queries @ index.audio_embeddings.T, k)
+
+
+def match_audio(index: PassageIndex, model: SearchModel, clip: audio.Clip, *,
+                k: int = 10) -> list[Hit]:
+    """The k scores that hold an excerpt of sound, each with the page, system and bars.
+
+    Raises:
+        NothingToMatch: when the clip is silent.
+    """
+    branch = model.net.audio
+    with torch.inference_mode():
+        queries = branch.embed_among(_nodes_of(branch, audio_queries(clip)), index.audio)
+        return _ranked(index, queries @ index.sheet_embeddings.T, k)

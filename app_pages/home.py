@@ -141,6 +141,17 @@ if card(
     st.session_state["read_example"] = pages[0].title
     st.switch_page("app_pages/read.py")
 
+if card(
+    third_row[1],
+    ":material/plagiarism: Score search",
+    "Photograph a few bars of sheet music and find the recordings in your library that play "
+    "them, and when; or play an excerpt and see the page and bars it comes from.",
+    "Open score search",
+    "app_pages/score_search.py",
+    ("Or search with your own snippet", UPLOAD),
+):
+    st.switch_page("app_pages/score_search.py")
+
 problem = rendering_problem()
 if problem:
     st.warning(

@@ -17,7 +17,7 @@ st.caption(
 )
 
 try:
-    score_search.passage_index()
+    index = score_search.passage_index()
 except NothingToMatch as error:
     st.info(f"{error} Then search here.", icon=":material/library_music:")
     st.stop()
@@ -25,6 +25,8 @@ except EngineError as error:
     show_error(error)
     st.stop()
 
+for reason in index.skipped:
+    st.warning(f"Left out of the search: {reason}", icon=":material/warning:")
 k = st.slider("Results to show", 1, 10, 3, key="score_search_k")
 sheet_tab, sound_tab = st.tabs([":material/image_search: Sheet music → recordings",
                                 ":material/hearing: Sound → scores"])

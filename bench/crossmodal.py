@@ -9,6 +9,13 @@ direction, with the audio rendered by the training soundfonts and by one never u
 training; milliseconds per query (its CNN, its graph neighbourhood, the ranking of every
 candidate). The shipped graph model, the baseline and the ablation side by side.
 
+For the shipped model also a search as the studio runs it (`engine.score_search`) in a library
+of LIBRARY_TRACKS scored tracks: the test pieces' passages repeated (each copy a track of its
+own, with a little noise so that no two are alike) stand in for a library's, and a snippet of
+sheet music (the first system of a bundled page) and 30 s of a bundled recording are the
+queries: the seconds to join the library's graph once, and the
+milliseconds per query (cut into windows, embedded among the stored passages, ranked).
+
     python -m bench.crossmodal --data ~/.cache/music-studio/crossmodal \
         --out bench/results/crossmodal.json
 """
@@ -24,10 +31,21 @@ import numpy as np
 import torch
 
 from bench.common import rounded, write_figures
-from engine.models.crossmodal import CrossModalNet
+from engine.models.crossmodal import CrossModalNet, Nodes
+from engine.score_search import (
+    Passage,
+    PassageIndex,
+    SearchModel,
+    match_audio,
+    match_image,
+    nodes_of,
+)
 from engine.train.crossmodal import direction, features, passages
 from engine.train.crossmodal_data import load_pieces
 
+LIBRARY_TRACKS = 1000
+QUERY_PAGE = Path("examples/scores/bach-chorale-bwv342.png")  # its first system is the snippet
+QUERY_AUDIO = Path("examples/bach-chorale-bwv66-6.ogg")
 MODELS = {
     "graph": "checkpoints/crossmodal.pt",  # CNN + FC + k-NN graph encoders, fused
     "baseline": "checkpoints/crossmodal_baseline.pt",  # two branches, pairwise ranking loss
@@ -49,6 +67,71 @@ def query_milliseconds(model: CrossModalNet, sheets: np.ndarray, audio: np.ndarr
             (embedded @ candidates.T).topk(10)
             times.append(1000 * (time.perf_counter() - started))
     return statistics.median(times)
+
+
+def _library_of(model: CrossModalNet, test: list, tracks: int) -> PassageIndex:
+    """A passage index of `tracks` scored tracks made of the test pieces' passages."""
+    from engine.library import StoredScore, Track
+    from engine.score.timemap import BarSpan, SystemSpan
+
+    rng = np.random.default_rng(0)
+    items, sheet, sound, stored, scores = [], [], [], {}, {}
+    for track_id in range(1, tracks + 1):
+        piece = test[(track_id - 1) % len(test)]
+        if track_id <= len(test):
+            sheets, audio, names = passages([piece])
+            stored[track_id] = (nodes_of(model.sheet, sheets[:, 0]),
+                                nodes_of(model.audio, audio[:, 0]), names)
+        first, second, names = stored[(track_id - 1) % len(test) + 1]
+        noise = [0.05 * torch.from_numpy(rng.standard_normal(first.dense.shape, np.float32))
+                 for _ in range(4)]
+        sheet.append(Nodes(first.dense + noise[0], first.graph + noise[1]))
+        sound.append(Nodes(second.dense + noise[2], second.graph + noise[3]))
+        systems = [SystemSpan(0, index, tuple(BarSpan(str(n + 1), *bar) for n, bar
+                                              in enumerate(bars)), 0.0, 1.0)
+                   for index, bars in enumerate(piece.bars)]
+        scores[track_id] = StoredScore(b"", systems, [])
+        items += [Passage(track_id, system, first_bar, first_bar + 1, 0.0, 1.0)
+                     for _, system, first_bar in names]
+    joined = [Nodes(torch.cat([n.dense for n in side]), torch.cat([n.graph for n in side]))
+              for side in (sheet, sound)]
+    with torch.inference_mode():
+        embeddings = [model.sheet.embed_library(joined[0]), model.audio.embed_library(joined[1])]
+    tracks_by_id = {i: Track(i, f"track {i}", "bench", "", 0.0, {}, {}, 0.0, "")
+                    for i in scores}
+    return PassageIndex(items, joined[0], joined[1], embeddings[0], embeddings[1],
+                        tracks_by_id, scores)
+
+
+def library_search(model: CrossModalNet, test: list, tracks: int = LIBRARY_TRACKS,
+                   repeats: int = 10) -> dict:
+    """A search as the studio runs it in a library of `tracks` scored tracks."""
+    import cv2
+
+    from engine import audio
+    from engine.score.staves import find_staves
+
+    started = time.perf_counter()
+    index = _library_of(model, test, tracks)
+    join_seconds = time.perf_counter() - started
+    page = cv2.imread(str(QUERY_PAGE), cv2.IMREAD_GRAYSCALE)
+    staves = [staff for staff in find_staves(page) if staff.system == 0]
+    space = staves[0].spacing
+    snippet = page[int(staves[0].top - 4 * space):int(staves[-1].bottom + 4 * space)]
+    image = cv2.imencode(".png", snippet)[1].tobytes()
+    clip = audio.load(QUERY_AUDIO)
+    clip = audio.from_array(clip.samples[: int(30 * clip.sample_rate)], clip.sample_rate)
+    search = SearchModel(model, "bench")
+    timings: dict[str, list[float]] = {"match_score_ms": [], "match_audio_ms": []}
+    for _ in range(repeats):
+        for name, run in (("match_score_ms", lambda: match_image(index, search, image, k=10)),
+                          ("match_audio_ms", lambda: match_audio(index, search, clip, k=10))):
+            began = time.perf_counter()
+            run()
+            timings[name].append(1000 * (time.perf_counter() - began))
+    return {"tracks": tracks, "passages": len(index.passages),
+            "join_seconds": join_seconds,
+            **{name: statistics.median(times) for name, times in timings.items()}}
 
 
 def main() -> None:
@@ -87,6 +170,8 @@ def main() -> None:
             },
             "ms_per_query": query_milliseconds(model, sheets, audio),
         }
+        if name == "graph":
+            figures["models"][name]["library_search"] = library_search(model, test)
     write_figures(rounded(figures, 4), args.out)
 
 

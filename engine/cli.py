@@ -574,10 +574,16 @@ def _match(args: argparse.Namespace) -> int:
         return _unavailable(err)
     with library:
         try:
-            index = score_search.passage_index(library, model)
+            with tqdm(total=1.0, desc="passages", disable=not sys.stderr.isatty(),
+                      bar_format="{desc}: {percentage:3.0f}% {postfix}") as bar:
+                index = score_search.passage_index(
+                    library, model, progress=lambda share, text: (
+                        bar.update(share - bar.n), bar.set_postfix_str(text)))
         except EngineError as err:
             print(f"error: {err}", file=sys.stderr)
             return EXIT_SOME_FAILED
+        for reason in index.skipped:
+            print(f"warning: left out of the search: {reason}", file=sys.stderr)
         try:
             if args.command == "match-score":
                 source = Path(args.file)

@@ -22,7 +22,7 @@ import io
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +94,7 @@ class PassageIndex:
     audio_embeddings: torch.Tensor  # (N, dim), the graph over every audio passage
     tracks: dict[int, Track]
     scores: dict[int, StoredScore]
+    skipped: list[str] = field(default_factory=list)  # scored tracks left out, and why
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def load_model(path: Path | None = None) -> SearchModel:
     return SearchModel(net.eval(), digest)
 
 
-def _nodes_of(branch: torch.nn.Module, inputs: np.ndarray) -> Nodes:
+def nodes_of(branch: torch.nn.Module, inputs: np.ndarray) -> Nodes:
     """A branch's states of many inputs (N, H, W), in batches."""
     with torch.inference_mode():
         parts = [branch.nodes(branch.features(torch.from_numpy(inputs[i:i + BATCH])[:, None]))
@@ -150,7 +151,7 @@ def _track_passages(library: Library, track: Track, score: StoredScore, model: S
     net = model.net
     arrays = {"rows": np.array(rows, np.float64)}
     for name, branch, inputs in (("sheet", net.sheet, sheets), ("audio", net.audio, sounds)):
-        nodes = _nodes_of(branch, np.stack(inputs))
+        nodes = nodes_of(branch, np.stack(inputs))
         arrays[f"{name}_dense"] = nodes.dense.numpy().astype(np.float16)
         if nodes.graph is not None:
             arrays[f"{name}_graph"] = nodes.graph.numpy().astype(np.float16)
@@ -189,13 +190,18 @@ def passage_index(library: Library, model: SearchModel, *,
     passages: list[Passage] = []
     parts: dict[str, list[np.ndarray]] = {}
     tracks, scores = {}, {}
+    skipped: list[str] = []
     for number, track_id in enumerate(ids):
         track, score = library.track(track_id), library.score(track_id)
         if track is None or score is None:
             continue
         if progress:
             progress(number / len(ids), f"Passages of {track.title}")
-        arrays = _stored_passages(library, track, score, model)
+        try:
+            arrays = _stored_passages(library, track, score, model)
+        except EngineError as err:  # e.g. its audio file is gone: the others are searched
+            skipped.append(f"{track.title}: {err}")
+            continue
         if not len(arrays["rows"]):
             continue
         tracks[track_id], scores[track_id] = track, score
@@ -204,7 +210,8 @@ def passage_index(library: Library, model: SearchModel, *,
         for key, value in arrays.items():
             parts.setdefault(key, []).append(value)
     if not passages:
-        raise NothingToMatch("The library's scores hold no passage to match.")
+        raise NothingToMatch("The library's scores hold no passage to match."
+                             + "".join(f" {reason}." for reason in skipped))
 
     def nodes(name: str) -> Nodes:
         graph = parts.get(f"{name}_graph")
@@ -221,7 +228,7 @@ def passage_index(library: Library, model: SearchModel, *,
     if progress:
         progress(1.0, f"{len(passages)} passages of {len(tracks)} scores")
     return PassageIndex(passages, sheet, sound, sheet_embeddings, audio_embeddings, tracks,
-                        scores)
+                        scores, skipped)
 
 
 def index_stamp(library: Library, model: SearchModel) -> str:
@@ -353,7 +360,7 @@ def match_image(index: PassageIndex, model: SearchModel, data: bytes, *, name: s
     """
     branch = model.net.sheet
     with torch.inference_mode():
-        queries = branch.embed_among(_nodes_of(branch, sheet_queries(data, name)), index.sheet)
+        queries = branch.embed_among(nodes_of(branch, sheet_queries(data, name)), index.sheet)
         return _ranked(index, queries @ index.audio_embeddings.T, k)
 
 
@@ -366,5 +373,5 @@ def match_audio(index: PassageIndex, model: SearchModel, clip: audio.Clip, *,
     """
     branch = model.net.audio
     with torch.inference_mode():
-        queries = branch.embed_among(_nodes_of(branch, audio_queries(clip)), index.audio)
+        queries = branch.embed_among(nodes_of(branch, audio_queries(clip)), index.audio)
         return _ranked(index, queries @ index.sheet_embeddings.T, k)

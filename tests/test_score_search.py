@@ -186,3 +186,46 @@ def test_cli_matches_both_ways_and_refuses_what_is_not_music(
     assert empty.returncode == 1 and "No track in the library keeps a score" in empty.stderr
     zero = run_engine("match-audio", str(sound), "--k", "0", "--library", home, env=env)
     assert zero.returncode == 2 and "at least 1" in zero.stderr
+
+
+@needs_fluidsynth
+def test_the_shipped_model_finds_a_melody_both_ways(tmp_path: Path,
+                                                    models: similar.SearchModels) -> None:  # noqa: F811
+    """Three different tunes in the library: a system of one, engraved on its own, finds
+    its recording first, and its recording finds its score first."""
+    import music21
+
+    tunes = {"scale": melody_score(parts=1, bars=8),
+             "leaps": music21.converter.parse(
+                 "tinyNotation: 4/4 c4 g4 e'4 c'4 a2 f2 d4 b4 g'4 d'4 c'1 "
+                 "e4 c4 e'2 g2 g'4 f'4 e'4 d'4 c'2 c2 B1"),
+             "dance": music21.converter.parse(
+                 "tinyNotation: 3/4 g8 a8 b4 d'4 c'8 b8 a4 f#4 g2. e'8 d'8 c'4 b4 "
+                 "a8 g8 f#4 d4 g4 b4 d'4 g'2. d'8 c'8 b4 g4")}
+    model = load_model()
+    with Library.open(tmp_path / "studio") as library:
+        for title, tune in tunes.items():
+            similar.add_scored(library, engrave_track(musicxml_bytes(tune), f"{title}.xml"),
+                               title=title, source="test", models=models)
+        index = passage_index(library, model)
+        for track in library.tracks():
+            stored = library.score(track.track_id)
+            page = cv2.imread(str(stored.pages[0]), cv2.IMREAD_GRAYSCALE)
+            system = stored.systems[0]
+            snippet = page[max(int(system.top) - 60, 0):int(system.bottom) + 60]
+            (found,) = match_image(index, model, image_bytes(snippet), k=1)
+            assert found.track.title == track.title
+            clip = audio.load(library.audio_path(track.sha256))
+            (heard,) = match_audio(index, model, clip, k=1)
+            assert heard.track.title == track.title
+
+
+@needs_fluidsynth
+def test_a_scored_track_without_its_audio_is_left_out_not_fatal(
+        scored_library: Path, search_checkpoint: Path) -> None:
+    model = load_model(search_checkpoint)
+    with Library.open(scored_library) as library:
+        library.audio_path(library.track(1).sha256).unlink()
+        index = passage_index(library, model)
+        assert {p.track_id for p in index.passages} == {2}
+        assert len(index.skipped) == 1 and index.skipped[0].startswith("melody 0: ")

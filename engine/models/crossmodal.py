@@ -29,7 +29,7 @@ AUDIO_SIZE = (96, 64)  # (mel bands, frames) an audio excerpt is resized to
 class CrossModalConfig:
     """Shape of a CrossModalNet; stored inside its checkpoint."""
 
-    channels: tuple[int, ...] = (16, 32, 64, 96)  # CNN widths, one 2x2 pooling after each
+    channels: tuple[int, ...] = (8, 16, 32, 64)  # CNN widths, one 2x2 pooling after each
     hidden: int = 256  # width of the fully connected and graph encoders
     dim: int = 64  # the common space
     graph: bool = True  # the graph-convolutional encoder (False: the two-branch baseline)

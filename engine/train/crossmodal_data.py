@@ -2,15 +2,16 @@
 
 Pieces as for the score reader (`engine.train.omr_data.sources`: music21's corpus and the
 OpenScore Lieder), split by piece with the same hash, so a piece held out there is held out
-here. Per piece, a run of up to RUN_BARS bars of all its parts (at most MAX_PARTS; up to
-TEST_RUN_BARS for test pieces, nearly whole pieces as a library holds them) gets a
-random tempo (its own tempo marks removed) and is engraved by verovio on pages of random
-layout; each system is cut out as a strip at SPACE_PX pixels per staff space with every bar's
-x-extent and time (verovio's time map, `engine.score.timemap`). The audio is verovio's own
-MIDI of the run, with random General MIDI instruments, rendered by FluidSynth (log-mel: 96
-bands, 22.05 kHz, hop 512). Test pieces are rendered again with a soundfont never used in
-training (HELD_OUT_SOUNDFONT). Snippet pairs (a window of a strip and the audio sounding
-under it) are cut from these while training.
+here. Per piece (up to PIECES_PER_FILE of a file of many tunes), a run of up to RUN_BARS
+bars of all its parts (at most MAX_PARTS) gets a random tempo (its own tempo marks removed)
+and is engraved by verovio on pages of random layout; each system is cut out as a strip at
+SPACE_PX pixels per staff space with every bar's x-extent and time (verovio's time map,
+`engine.score.timemap`). The audio is verovio's own MIDI of the run, with random General MIDI
+instruments, rendered by FluidSynth (log-mel: 96 bands, 22.05 kHz, hop 512). Test pieces are
+taken whole (up to TEST_RUN_BARS bars, and up to TEST_PIECES_PER_FILE tunes of a file), as a
+library holds them and for passages enough to search among, and rendered again with a
+soundfont never used in training (HELD_OUT_SOUNDFONT). Snippet pairs (a window of a strip and
+the audio sounding under it) are cut from these while training.
 
     python -m engine.train.crossmodal_data --data ../shared/data \
         --out ~/.cache/music-studio/crossmodal
@@ -59,6 +60,7 @@ TEST_RUN_BARS = 128  # for test pieces: whole pieces, as a library holds, and pa
 MIN_BARS = 4  # pieces with fewer bars are left out
 MAX_PARTS = 4  # pieces with more parts are left out (their systems would be too tall)
 PIECES_PER_FILE = 4  # pieces taken from one file of many tunes
+TEST_PIECES_PER_FILE = 16  # for test files: passages enough to search among
 TEMPO_RANGE = (50, 150)  # quarter notes per minute, drawn per piece
 DEFAULT_TEMPO = 120.0  # verovio's tempo where a score has no tempo mark
 TRAIN_SOUNDFONTS = ("FluidR3_GM.sf2", "TimGM6mb.sf2")
@@ -158,7 +160,8 @@ def paired_arrays(source: Source, seed: int) -> tuple[dict, int]:
     arrays: dict = {}
     meta = []
     try:
-        pieces = source_scores(source)[:PIECES_PER_FILE]
+        pieces = source_scores(source)[:TEST_PIECES_PER_FILE if split == "test"
+                                       else PIECES_PER_FILE]
     except Exception as err:  # noqa: BLE001 - a broken corpus file is skipped, not fatal
         print(f"{source.piece_id}: skipped ({type(err).__name__}: {err})", flush=True)
         pieces = []

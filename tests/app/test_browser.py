@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.library import HOME_ENV
+from engine.library import HOME_ENV, Library
 from tests.app.conftest import ROOT
 
 pytestmark = pytest.mark.browser
@@ -271,4 +271,47 @@ def test_read_a_page_of_sheet_music_and_download_musicxml(app_url: str, page) ->
     text = Path(path).read_text()
     assert text.startswith("<?xml") and "<score-partwise" in text
     assert text.count("<part id=") == 2
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def test_score_search_both_ways(app_url: str, page, studio_folder: Path,
+                                tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    from engine.score.assemble import musicxml_bytes
+    from tests.helpers import run_engine
+    from tests.score_pages import engraved_page, image_bytes, melody_score
+
+    scores = []
+    for key in (0, 2):
+        path = tmp_path / f"melody-{key}.musicxml"
+        path.write_bytes(musicxml_bytes(melody_score(parts=2, bars=8, key=key)))
+        scores.append(str(path))
+    added = run_engine("library", "add", *scores, "--library", str(studio_folder))
+    assert added.returncode == 0, added.stderr
+
+    page.goto(f"{app_url}/score_search")
+    expect(page.get_by_role("heading", name="Score search")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Upload or photograph a few bars")).to_be_visible(
+        timeout=ANALYSIS_MS)
+    snippet, _ = engraved_page(melody_score(parts=2, bars=3, key=2))
+    uploaders = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+    uploaders.first.set_input_files(
+        {"name": "bars.png", "mimeType": "image/png", "buffer": image_bytes(snippet)})
+    heading = page.get_by_role("heading", name="Recordings that play it, best first")
+    expect(heading).to_be_visible(timeout=ANALYSIS_MS)
+    main = page.locator('[data-testid="stMain"]')
+    expect(main).to_contain_text("Plays it at 0:")
+
+    page.get_by_role("tab", name="Sound → scores").click()
+    with Library.open(studio_folder) as library:
+        track = next(t for t in library.tracks() if t.title == "melody 2")
+        sound = library.audio_path(track.sha256).read_bytes()
+    uploaders.nth(1).set_input_files(
+        {"name": "melody.ogg", "mimeType": "audio/ogg", "buffer": sound})
+    found = page.get_by_role("heading", name="Scores that hold it, best first")
+    expect(found).to_be_visible(timeout=ANALYSIS_MS)
+    expect(main.locator('[data-testid="stPlotlyChart"]').first).to_be_visible(
+        timeout=ANALYSIS_MS)
+    expect(main).to_contain_text("Page 1, system ")
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)

@@ -21,9 +21,11 @@ def test_landing_page_explains_the_studio(app) -> None:
         "Find tracks like an example",
         "Open the library",
         "Read an example page",
+        "Open score search",
     ]
     headings = " ".join(h.value for h in app.subheader)
-    for capability in ("Classify", "Generate", "Compare", "Mood", "Similar", "Library", "Read"):
+    for capability in ("Classify", "Generate", "Compare", "Mood", "Similar", "Library", "Read",
+                       "Score search"):
         assert capability in headings
 
 
@@ -148,6 +150,15 @@ def test_open_the_library(app) -> None:
 
     assert not app.exception
     assert app.title[0].value == "Library"
+
+
+def test_open_score_search(app) -> None:
+    app.run()
+
+    next(b for b in app.main.button if b.label == "Open score search").click().run()
+
+    assert not app.exception
+    assert app.title[0].value == "Score search"
 
 
 def test_read_an_example_page(app, monkeypatch) -> None:

@@ -20,6 +20,10 @@ try:
     index = score_search.passage_index()
 except NothingToMatch as error:
     st.info(f"{error} Then search here.", icon=":material/library_music:")
+    added = st.button("Add three example scores (Bach chorales)", icon=":material/library_add:",
+                      key="score_search_examples") and score_search.add_example_scores()
+    if added:
+        st.rerun()
     st.stop()
 except EngineError as error:
     show_error(error)
@@ -32,20 +36,17 @@ sheet_tab, sound_tab = st.tabs([":material/image_search: Sheet music → recordi
                                 ":material/hearing: Sound → scores"])
 
 with sheet_tab:
-    upload, photo = st.columns(2, gap="large")
-    snippet = upload.file_uploader(
-        "A snippet of sheet music", type=score_search.SNIPPET_TYPES, key="score_search_upload",
-        help="A photo or scan of a few bars or a whole system, printed, straight on.")
-    taken = photo.camera_input("…or take a photo", key="score_search_camera")
-    chosen = snippet or taken
+    chosen = score_search.snippet_picker()
     if chosen is None:
-        st.info("Upload or photograph a few bars to find the recordings that play them.",
+        st.info("Upload, photograph or choose a few bars to find the recordings that play them.",
                 icon=":material/image_search:")
     else:
-        st.image(chosen.getvalue(), caption=chosen.name, width=480)
+        data, name = chosen
+        if not name.lower().endswith(".pdf"):
+            st.image(data, caption=name, width=480)
         try:
             with st.spinner("Reading the snippet and searching…", show_time=True):
-                hits = score_search.match_snippet(chosen.getvalue(), chosen.name, k)
+                hits = score_search.match_snippet(data, name, k)
         except EngineError as error:
             show_error(error)
         else:

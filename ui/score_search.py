@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from engine.score_search import Hit, PassageIndex, SearchModel
 
 SNIPPET_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp", "pdf"]
+# Chorales of music21's corpus (installed with it) a library can take as example scores: BWV
+# 66.6 is also the bundled example clip, BWV 342 the Read page's example page.
+EXAMPLE_SCORES = {"bach/bwv66.6": "Bach: chorale BWV 66.6", "bach/bwv342": "Bach: chorale BWV 342",
+                  "bach/bwv269": "Bach: chorale BWV 269"}
 _INDEX_LOCK = threading.Lock()  # one session cuts the library's passages; the others wait
 
 
@@ -64,6 +68,47 @@ def passage_index() -> PassageIndex:
             kept.clear()
             kept[stamp] = index
         return kept[stamp]
+
+
+def add_example_scores() -> int:
+    """Add the EXAMPLE_SCORES to the library as scored tracks, with progress; how many were
+    added (errors are shown)."""
+    import music21
+
+    from engine.score.assemble import musicxml_bytes
+    from ui.library import add_piece
+
+    added = 0
+    bar = st.progress(0.0)
+    for number, (name, title) in enumerate(EXAMPLE_SCORES.items()):
+        bar.progress(number / len(EXAMPLE_SCORES), text=f"Engraving and playing {title}…")
+        xml = musicxml_bytes(music21.corpus.parse(name))
+        if add_piece(xml, f"{name.replace('/', '-')}.musicxml", title=title,
+                     source=f"example: music21 corpus {name}") is not None:
+            added += 1
+    bar.empty()
+    return added
+
+
+def snippet_picker() -> tuple[bytes, str] | None:
+    """Upload, photograph or choose (the Read page's example pages) a snippet of sheet music:
+    its bytes and name, or None."""
+    from ui.score import example_pages
+
+    upload, photo = st.columns(2, gap="large")
+    snippet = upload.file_uploader(
+        "A snippet of sheet music", type=SNIPPET_TYPES, key="score_search_upload",
+        help="A photo or scan of a few bars or a whole system, printed, straight on.")
+    examples = {example.title: example for example in example_pages()}
+    picked = upload.selectbox("…or an example page", list(examples), index=None,
+                              placeholder="Choose an example", key="score_search_example")
+    taken = photo.camera_input("…or take a photo", key="score_search_camera")
+    if snippet is not None or taken is not None:
+        given = snippet if snippet is not None else taken
+        return given.getvalue(), given.name
+    if picked is not None:
+        return examples[picked].path.read_bytes(), examples[picked].path.name
+    return None
 
 
 def match_snippet(data: bytes, name: str, k: int) -> list[Hit]:

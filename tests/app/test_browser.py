@@ -292,7 +292,7 @@ def test_score_search_both_ways(app_url: str, page, studio_folder: Path,
 
     page.goto(f"{app_url}/score_search")
     expect(page.get_by_role("heading", name="Score search")).to_be_visible(timeout=30_000)
-    expect(page.get_by_text("Upload or photograph a few bars")).to_be_visible(
+    expect(page.get_by_text("Upload, photograph or choose a few bars")).to_be_visible(
         timeout=ANALYSIS_MS)
     snippet, _ = engraved_page(melody_score(parts=2, bars=3, key=2))
     uploaders = page.locator('[data-testid="stFileUploader"] input[type="file"]')

@@ -71,11 +71,30 @@ def test_a_library_without_scores_says_how_to_add_them(search_page) -> None:
 
 
 @needs_fluidsynth
+def test_example_scores_can_be_added_from_the_page(search_page, studio_home: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from ui import models, score_search
+
+    monkeypatch.setattr(models, "describe_for_library", lambda clip: fake_description(0))
+    monkeypatch.setattr(score_search, "EXAMPLE_SCORES", {"bach/bwv66.6": "Bach: BWV 66.6"})
+    page = search_page()
+    page.button(key="score_search_examples").click().run()
+    assert not page.exception
+    with Library.open(studio_home) as library:
+        assert [t.title for t in library.tracks()] == ["Bach: BWV 66.6"]
+        assert library.scored_track_ids() == [1]
+    assert not page.info or "No track in the library keeps a score" not in page.info[0].value
+    page.selectbox(key="score_search_example").select_index(0).run()  # the Read page's example
+    assert not page.exception
+    assert "Recordings that play it, best first" in [s.value for s in page.subheader]
+
+
+@needs_fluidsynth
 def test_a_snippet_finds_the_recordings_that_play_it(search_page, studio_home: Path) -> None:
     add_scores(studio_home)
     page = search_page()
     assert not page.exception
-    assert "Upload or photograph a few bars" in page.info[0].value
+    assert "Upload, photograph or choose a few bars" in page.info[0].value
     snippet, _ = engraved_page(melody_score(parts=2, bars=2, key=1))
     page.file_uploader(key="score_search_upload").set_value(
         ("bars.png", image_bytes(snippet), "image/png")).run()

@@ -43,8 +43,9 @@ with st.expander("Add your own music", icon=":material/library_add:", expanded=n
         type=[*UPLOAD_TYPES, *(s.lstrip(".") for s in (*MIDI_SUFFIXES, *SCORE_SUFFIXES))],
         accept_multiple_files=True,
         key="library_uploads",
-        help="MIDI is rendered with FluidSynth before it is analysed; a MusicXML or MXL score "
-        "is engraved and played, and its track keeps the score.",
+        help="A MusicXML or MXL score is engraved and played, and its track keeps the score "
+        "(for Score search); so is MIDI, made a score, when it can be (else it is rendered "
+        "with FluidSynth as sound only).",
     )
     if st.button("Add to library", icon=":material/add:", disabled=not uploads, key="add_uploads"):
         bar = st.progress(0.0, text="Adding…")
@@ -65,6 +66,7 @@ with st.expander("Add your own music", icon=":material/library_add:", expanded=n
             f"{added} added" + (f", {already} already in the library" if already else "") + ".",
             icon=":material/check:",
         )
+        count = searchable_tracks()  # the demo offer below sees what was just added
 
 demo_offer(key="library_demo", empty=not count)
 

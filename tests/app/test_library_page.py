@@ -89,6 +89,8 @@ def test_add_uploads(library_page, studio_home, monkeypatch, make_tone) -> None:
     assert "broken.wav" in library_page.error[0].value  # the bad file is named, the other kept
     assert library_page.success[0].value == "1 added."
     assert titles(studio_home) == ["my song"]
+    # The library is no longer empty in the same run: no offer of the demo as if it were.
+    assert not any("The library is empty" in m.value for m in library_page.markdown)
 
 
 @needs_fluidsynth

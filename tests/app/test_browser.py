@@ -303,7 +303,9 @@ def test_score_search_both_ways(app_url: str, page, studio_folder: Path,
     main = page.locator('[data-testid="stMain"]')
     expect(main).to_contain_text("Plays it at 0:")
 
-    page.get_by_role("tab", name="Sound → scores").click()
+    sound_tab = page.get_by_role("tab", name="Sound → scores")
+    expect(sound_tab).to_have_count(1, timeout=ANALYSIS_MS)  # the run showing results is over
+    sound_tab.click()
     with Library.open(studio_folder) as library:
         track = next(t for t in library.tracks() if t.title == "melody 2")
         sound = library.audio_path(track.sha256).read_bytes()

@@ -46,7 +46,7 @@ with sheet_tab:
             st.image(data, caption=name, width=480)
         try:
             with st.spinner("Reading the snippet and searching…", show_time=True):
-                hits = score_search.match_snippet(data, name, k)
+                hits = score_search.match_snippet(index, data, name, k)
         except EngineError as error:
             show_error(error)
         else:
@@ -63,10 +63,10 @@ with sound_tab:
         clip_player(clip, download=False)
         try:
             with st.spinner("Listening and searching…", show_time=True):
-                hits = score_search.match_sound(clip.data, clip.name, k)
+                hits = score_search.match_sound(index, clip.data, clip.name, k)
         except EngineError as error:
             show_error(error)
         else:
             st.subheader("Scores that hold it, best first")
             for number, hit in enumerate(hits):
-                score_search.score_card(hit, key=f"score_search_page_{number}")
+                score_search.score_card(index, hit, key=f"score_search_page_{number}")

@@ -111,28 +111,26 @@ def snippet_picker() -> tuple[bytes, str] | None:
     return None
 
 
-def match_snippet(data: bytes, name: str, k: int) -> list[Hit]:
-    """The tracks that play a snippet of sheet music.
+def match_snippet(index: PassageIndex, data: bytes, name: str, k: int) -> list[Hit]:
+    """The tracks of `index` (`passage_index`) that play a snippet of sheet music.
 
     Raises:
-        InvalidScore, NoStaves, NothingToMatch, ModelUnavailable: as the engine says.
+        InvalidScore, NoStaves: when the snippet is not an image or holds no staff.
     """
     from engine.score_search import match_image
 
-    index = passage_index()
     with models.MODEL_LOCK:
         return match_image(index, search_model(), data, name=name, k=k)
 
 
-def match_sound(data: bytes, name: str, k: int) -> list[Hit]:
-    """The scores that hold an excerpt of sound (audio or MIDI).
+def match_sound(index: PassageIndex, data: bytes, name: str, k: int) -> list[Hit]:
+    """The scores of `index` (`passage_index`) that hold an excerpt of sound (audio or MIDI).
 
     Raises:
-        InvalidAudio, InvalidMidi, NothingToMatch, ModelUnavailable: as the engine says.
+        InvalidAudio, InvalidMidi, NothingToMatch: when it cannot be read, or is silent.
     """
     from engine.score_search import match_audio
 
-    index = passage_index()
     clip = models.load_music(data, name)
     with models.MODEL_LOCK:
         return match_audio(index, search_model(), clip, k=k)
@@ -159,13 +157,12 @@ def recording_card(hit: Hit) -> None:
             st.audio(sound, format="audio/ogg", start_time=int(hit.passage.start))
 
 
-def hit_figure(hit: Hit) -> go.Figure | None:
+def hit_figure(index: PassageIndex, hit: Hit) -> go.Figure | None:
     """The engraved page of a hit with its bars outlined (None when the page file is gone)."""
     import cv2
 
     from engine.scored import PAGE_SPACE_PX
 
-    index = passage_index()
     score = index.scores[hit.track.track_id]
     system = score.systems[hit.passage.system]
     page = cv2.imread(str(score.pages[system.page]), cv2.IMREAD_GRAYSCALE)
@@ -178,7 +175,7 @@ def hit_figure(hit: Hit) -> go.Figure | None:
     return charts.score_page(page, [box], [])
 
 
-def score_card(hit: Hit, key: str) -> None:
+def score_card(index: PassageIndex, hit: Hit, key: str) -> None:
     """A score that holds the excerpt: its page with the bars outlined, and a player there."""
     with st.container(border=True):
         head = st.container(horizontal=True, vertical_alignment="center")
@@ -186,7 +183,7 @@ def score_card(hit: Hit, key: str) -> None:
         head.badge(f"score {hit.score:.2f}", color="blue", icon=":material/equalizer:")
         st.caption(f"Page {hit.page}, system {hit.system}, bars {'–'.join(hit.measures)} · "
                    f"{hit.track.source}")
-        figure = hit_figure(hit)
+        figure = hit_figure(index, hit)
         if figure is None:
             st.caption("Its engraved page is missing from the library folder.")
         else:

@@ -49,6 +49,7 @@ from engine.scored import PAGE_SPACE_PX
 CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "crossmodal.pt"
 CHECKPOINT_ENV = "MUSIC_STUDIO_CROSSMODAL_CHECKPOINT"  # overrides CHECKPOINT
 PASSAGES_FOLDER = "passages"  # under the library's home: one folder per model
+JOINED_PREFIX = "joined-"  # the embeddings over the graph of every passage, named by the tracks
 QUERY_SECONDS = 30.0  # of an audio query, the first this many seconds are matched
 AUDIO_WINDOWS = (3.0, 5.0, 7.5)  # seconds of the windows an audio query is cut into
 AUDIO_HOP = 1.5  # seconds between them
@@ -176,6 +177,39 @@ def _stored_passages(library: Library, track: Track, score: StoredScore,
     return arrays
 
 
+def _forget_deleted(folder: Path, kept: set[str]) -> None:
+    """Remove the passage files of tracks the library no longer holds."""
+    for path in folder.glob("*.npz"):
+        if not path.name.startswith(JOINED_PREFIX) and path.stem not in kept:
+            path.unlink(missing_ok=True)
+
+
+def _joined(folder: Path, shas: list[str], model: SearchModel, sheet: Nodes, sound: Nodes,
+            progress: Progress | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both modalities' embeddings over the graph of every passage of the tracks `shas`: read
+    from their file when these tracks were joined before, else joined and written (the one
+    file kept), so a search of an unchanged library does not build its graph again."""
+    digest = hashlib.sha256("".join(shas).encode()).hexdigest()[:16]
+    path = folder / f"{JOINED_PREFIX}{digest}.npz"
+    try:
+        with np.load(path) as stored:
+            embeddings = torch.from_numpy(stored["sheet"]), torch.from_numpy(stored["audio"])
+        if len(embeddings[0]) == len(sheet) and len(embeddings[1]) == len(sound):
+            return embeddings
+    except (OSError, ValueError, KeyError):  # none yet, or damaged: joined again
+        pass
+    if progress:
+        progress(0.95, f"Joining {len(sheet)} passages")
+    with torch.inference_mode():
+        embeddings = (model.net.sheet.embed_library(sheet), model.net.audio.embed_library(sound))
+    for old in folder.glob(f"{JOINED_PREFIX}*.npz"):
+        old.unlink(missing_ok=True)
+    buffer = io.BytesIO()
+    np.savez(buffer, sheet=embeddings[0].numpy(), audio=embeddings[1].numpy())
+    write_atomic(path, buffer.getvalue())
+    return embeddings
+
+
 def passage_index(library: Library, model: SearchModel, *,
                   progress: Progress | None = None) -> PassageIndex:
     """The passages of every scored track of the library, embedded over their graphs.
@@ -191,10 +225,12 @@ def passage_index(library: Library, model: SearchModel, *,
     parts: dict[str, list[np.ndarray]] = {}
     tracks, scores = {}, {}
     skipped: list[str] = []
+    kept: set[str] = set()  # the digests of the scored tracks' audio: their files are kept
     for number, track_id in enumerate(ids):
         track, score = library.track(track_id), library.score(track_id)
         if track is None or score is None:
             continue
+        kept.add(track.sha256)
         if progress:
             progress(number / len(ids), f"Passages of {track.title}")
         try:
@@ -220,11 +256,10 @@ def passage_index(library: Library, model: SearchModel, *,
                      else torch.from_numpy(np.concatenate(graph).astype(np.float32)))
 
     sheet, sound = nodes("sheet"), nodes("audio")
-    if progress:
-        progress(0.95, f"Joining {len(passages)} passages")
-    with torch.inference_mode():
-        sheet_embeddings = model.net.sheet.embed_library(sheet)
-        audio_embeddings = model.net.audio.embed_library(sound)
+    folder = library.home / PASSAGES_FOLDER / model.identity
+    _forget_deleted(folder, kept)
+    shas = [track.sha256 for track in tracks.values()]
+    sheet_embeddings, audio_embeddings = _joined(folder, shas, model, sheet, sound, progress)
     if progress:
         progress(1.0, f"{len(passages)} passages of {len(tracks)} scores")
     return PassageIndex(passages, sheet, sound, sheet_embeddings, audio_embeddings, tracks,

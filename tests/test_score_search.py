@@ -114,13 +114,28 @@ def test_scored_tracks_are_cut_into_passages_kept_per_model(
         assert len(index.passages) == expected >= 2 * 5
         assert {p.track_id for p in index.passages} == {1, 2}  # not the plain recording
         assert index.sheet_embeddings.shape == index.audio_embeddings.shape == (expected, 8)
-        stored = list((scored_library / "passages" / model.identity).glob("*.npz"))
-        assert len(stored) == 2
-        # A second index reads the stored passages: nothing is cut again.
+        folder = scored_library / "passages" / model.identity
+        assert len(list(folder.glob("*.npz"))) == 2 + 1  # each track's, and their graph's
+        # A second index reads the stored passages and graph: nothing is cut or joined again.
         monkeypatch.setattr(score_search, "_track_passages",
                             lambda *a: pytest.fail("passages cut again"))
-        again = passage_index(library, model)
+        with monkeypatch.context() as patch:
+            patch.setattr(type(model.net.sheet), "embed_library",
+                          lambda *a: pytest.fail("graph joined again"))
+            again = passage_index(library, model)
         assert torch_equal(again.audio_embeddings, index.audio_embeddings)
+        # A deleted track's passages go, and the graph is joined again without them.
+        gone = library.track(1).sha256
+        library.delete_track(1)
+        fewer = passage_index(library, model)
+        assert {p.track_id for p in fewer.passages} == {2}
+        assert len(fewer.sheet_embeddings) == len(fewer.passages) < expected
+        assert not (folder / f"{gone}.npz").exists()
+        assert len(list(folder.glob(f"{score_search.JOINED_PREFIX}*"))) == 1
+        # A damaged graph file is joined again, not fatal.
+        next(folder.glob(f"{score_search.JOINED_PREFIX}*")).write_bytes(b"not numpy")
+        assert torch_equal(passage_index(library, model).sheet_embeddings,
+                           fewer.sheet_embeddings)
 
 
 def torch_equal(a: object, b: object) -> bool:

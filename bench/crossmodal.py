@@ -69,8 +69,9 @@ def query_milliseconds(model: CrossModalNet, sheets: np.ndarray, audio: np.ndarr
     return statistics.median(times)
 
 
-def _library_of(model: CrossModalNet, test: list, tracks: int) -> PassageIndex:
-    """A passage index of `tracks` scored tracks made of the test pieces' passages."""
+def _library_of(model: CrossModalNet, test: list, tracks: int) -> tuple[PassageIndex, float]:
+    """A passage index of `tracks` scored tracks made of the test pieces' passages, and the
+    seconds its graphs took to join (once per change of the library's scored tracks)."""
     from engine.library import StoredScore, Track
     from engine.score.timemap import BarSpan, SystemSpan
 
@@ -95,12 +96,14 @@ def _library_of(model: CrossModalNet, test: list, tracks: int) -> PassageIndex:
                      for _, system, first_bar in names]
     joined = [Nodes(torch.cat([n.dense for n in side]), torch.cat([n.graph for n in side]))
               for side in (sheet, sound)]
+    started = time.perf_counter()
     with torch.inference_mode():
         embeddings = [model.sheet.embed_library(joined[0]), model.audio.embed_library(joined[1])]
+    join_seconds = time.perf_counter() - started
     tracks_by_id = {i: Track(i, f"track {i}", "bench", "", 0.0, {}, {}, 0.0, "")
                     for i in scores}
     return PassageIndex(items, joined[0], joined[1], embeddings[0], embeddings[1],
-                        tracks_by_id, scores)
+                        tracks_by_id, scores), join_seconds
 
 
 def library_search(model: CrossModalNet, test: list, tracks: int = LIBRARY_TRACKS,
@@ -111,9 +114,7 @@ def library_search(model: CrossModalNet, test: list, tracks: int = LIBRARY_TRACK
     from engine import audio
     from engine.score.staves import find_staves
 
-    started = time.perf_counter()
-    index = _library_of(model, test, tracks)
-    join_seconds = time.perf_counter() - started
+    index, join_seconds = _library_of(model, test, tracks)
     page = cv2.imread(str(QUERY_PAGE), cv2.IMREAD_GRAYSCALE)
     staves = [staff for staff in find_staves(page) if staff.system == 0]
     space = staves[0].spacing

@@ -32,10 +32,10 @@ mid-end on its training clips):
         tagger alone or beside the tuned features (TAGGERS; convert and cache them first:
         python -m engine.train.convert_taggers; python -m engine.train.tagger_cache)
 Name variants after --variants to measure only those; --cv-only leaves val out, so that val is
-measured once, for the variant cross-validation chose (checkpoints/genre.md):
+measured once, for the variant cross-validation chose (docs/experiments/mood.md):
     python -m engine.train.mood --cv-only --variants "trunk, four-way quadrant" \
         "tuned mid-end, four-way quadrant" --figures /tmp/variants.json
-On the frozen trunk the second stage traded MAP for AUC (checkpoints/genre.md):
+On the frozen trunk the second stage traded MAP for AUC (docs/experiments/mood.md):
     python -m engine.train.mood --source trunk --stack-c 0.1 --out /tmp/genre_stacked.pt \
         --figures bench/results/mood_stack.json
 

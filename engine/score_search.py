@@ -4,7 +4,7 @@ Every track that keeps a score (`Library.score`) is cut into passages of two bar
 apart, per system: the passage's image from the stored engraved page and its audio from the
 track's stored audio, as the cross-modal model was trained on (`engine.passages`). Their
 states (`Branch.nodes`) are kept per track on disk, keyed by the model, and the library's
-embeddings are made over the k-NN graph of all its passages, cached until the scored tracks
+embeddings are made over the k-NN graph of all its passages, kept on disk until the scored tracks
 change. A query (a photo of a few bars; an excerpt of sound) is cut into windows, each joins
 the graph of its own modality (`Branch.embed_among`), and the tracks are ranked by their best
 passage.
@@ -42,7 +42,6 @@ from engine.passages import (
     bar_windows,
     sheet_input,
     system_strip,
-    window,
 )
 from engine.scored import PAGE_SPACE_PX
 
@@ -55,6 +54,7 @@ AUDIO_WINDOWS = (3.0, 5.0, 7.5)  # seconds of the windows an audio query is cut 
 AUDIO_HOP = 1.5  # seconds between them
 SHEET_WINDOWS = (24.0, 36.0, 54.0)  # staff spaces of a snippet's windows when no barline is found
 BARLINE_INK = 0.85  # share of a staff's height a column inks to count as a barline
+BARLINE_SLACK = 0.04  # how much less than the system's most inked column a barline may be
 BATCH = 256  # passages through a CNN at once
 
 Progress = Callable[[float, str], None]
@@ -275,40 +275,87 @@ def index_stamp(library: Library, model: SearchModel) -> str:
 # Queries
 
 
-def _barlines(strip: np.ndarray, staves: list[tuple[float, float]]) -> list[float]:
-    """x of the barlines crossing every staff of a system strip (its lines at the given
-    top and bottom rows), left to right."""
-    ink = strip < 128
-    columns = np.ones(strip.shape[1], bool)
+def barlines(image: np.ndarray, staves: list[tuple[float, float]], space: float) -> list[float]:
+    """x of the barlines crossing every staff of a system (grey image; its staves' top and
+    bottom rows; the staff space in pixels), left to right.
+
+    A barline inks a column over at least BARLINE_INK of every staff's height; of the columns
+    that do, those inked clearly less than the system's most inked one (a time signature's
+    digits, a stem across a single staff) are not barlines. Thick and double lines count once.
+    """
+    ink = image < 128
+    coverage = np.ones(image.shape[1])
     for top, bottom in staves:
-        rows = ink[int(round(top)):int(round(bottom)) + 1]
-        columns &= rows.mean(axis=0) >= BARLINE_INK
-    xs = np.flatnonzero(columns)
+        coverage = np.minimum(coverage, ink[int(round(top)):int(round(bottom)) + 1].mean(axis=0))
+    xs = np.flatnonzero(coverage >= BARLINE_INK)
     if not len(xs):
         return []
-    groups = np.split(xs, np.flatnonzero(np.diff(xs) > SPACE_PX) + 1)  # thick and double lines
-    return [float(group.mean()) for group in groups]
+    groups = np.split(xs, np.flatnonzero(np.diff(xs) > space) + 1)
+    peaks = np.array([coverage[group].max() for group in groups])
+    floor = max(BARLINE_INK, float(peaks.max()) - BARLINE_SLACK)
+    return [float(group.mean()) for group, peak in zip(groups, peaks, strict=True)
+            if peak >= floor]
 
 
-def _snippet_windows(strip: np.ndarray, staves: list[tuple[float, float]],
-                     left: float, right: float) -> list[Window]:
-    """Windows over a snippet's system: its bars one and two at a time where barlines are
-    found, else windows of several widths."""
-    edges = [left] + [x for x in _barlines(strip, staves) if left + 2 * SPACE_PX < x]
-    if right - edges[-1] > 3 * SPACE_PX:
-        edges.append(right)
-    if len(edges) >= 3:
-        bars = [[a, b, 0.0, 0.0] for a, b in zip(edges, edges[1:], strict=False)]
-        found = [window(bars, first, first + 1) for first in range(len(bars))]
-        return found + bar_windows(bars) if len(bars) > 1 else found
-    windows = [Window(0, 0, left, right, 0.0, 0.0)]
-    for spaces in SHEET_WINDOWS:
-        width = spaces * SPACE_PX
-        if width >= right - left:
-            continue
-        starts = np.arange(left, right - width + 1, width / 2)
-        windows += [Window(0, 0, float(x), float(x + width), 0.0, 0.0) for x in starts]
-    return windows
+@dataclass(frozen=True)
+class SystemStrip:
+    """A system of a page cut out as the library's are: MARGIN_SPACES spaces above and below
+    its staves and a space left and right, at SPACE_PX pixels per staff space."""
+
+    image: np.ndarray  # grey
+    staves: list[tuple[float, float]]  # each staff's top and bottom row
+    barlines: list[float]  # x, found on the page at its own resolution
+
+    def bar_edges(self) -> list[float]:
+        """x of the bar edges: where the staves start, every barline after that, and where
+        the staves end when the last bar has no barline of its own."""
+        left, right = SPACE_PX, self.image.shape[1] - SPACE_PX
+        edges = [left] + [x for x in self.barlines if left + 2 * SPACE_PX < x]
+        if right - edges[-1] > 3 * SPACE_PX:
+            edges.append(right)
+        return edges
+
+    def windows(self) -> list[Window]:
+        """Windows over the system for a query: its bars two at a time, as the library's
+        passages are, where barlines are found, else windows of several widths."""
+        edges = self.bar_edges()
+        if len(edges) >= 3:
+            return bar_windows([[a, b, 0.0, 0.0] for a, b in zip(edges, edges[1:], strict=False)])
+        left, right = SPACE_PX, self.image.shape[1] - SPACE_PX
+        windows = [Window(0, 0, left, right, 0.0, 0.0)]
+        for spaces in SHEET_WINDOWS:
+            width = spaces * SPACE_PX
+            if width >= right - left:
+                continue
+            starts = np.arange(left, right - width + 1, width / 2)
+            windows += [Window(0, 0, float(x), float(x + width), 0.0, 0.0) for x in starts]
+        return windows
+
+
+def system_strips(page: np.ndarray) -> list[SystemStrip]:
+    """A straightened grey page's systems, top to bottom."""
+    import cv2
+
+    from engine.score.staves import find_staves
+
+    staves = find_staves(page)
+    strips = []
+    for system in sorted({staff.system for staff in staves}):
+        members = [s for s in staves if s.system == system]
+        space = float(np.median([s.spacing for s in members]))
+        top = max(min(s.top for s in members) - MARGIN_SPACES * space, 0)
+        bottom = min(max(s.bottom for s in members) + MARGIN_SPACES * space, page.shape[0])
+        left = max(min(s.left for s in members) - space, 0)
+        right = min(max(s.right for s in members) + space, page.shape[1])
+        crop = page[int(top):int(bottom), int(left):int(right)]
+        rows = [(s.top - int(top), s.bottom - int(top)) for s in members]
+        scale = SPACE_PX / space
+        image = cv2.resize(crop, (max(round(crop.shape[1] * scale), 1),
+                                  max(round(crop.shape[0] * scale), 1)),
+                           interpolation=cv2.INTER_AREA)
+        strips.append(SystemStrip(image, [(a * scale, b * scale) for a, b in rows],
+                                  [x * scale for x in barlines(crop, rows, space)]))
+    return strips
 
 
 def sheet_queries(data: bytes, name: str = "snippet") -> np.ndarray:
@@ -318,30 +365,14 @@ def sheet_queries(data: bytes, name: str = "snippet") -> np.ndarray:
         InvalidScore: when it is not an image or PDF the studio reads.
         NoStaves: when no staff of five lines is found in it.
     """
-    import cv2
-
     from engine.score.pages import load_pages
-    from engine.score.staves import find_staves, straighten
+    from engine.score.staves import straighten
 
     inputs = []
     for page in load_pages(data, name)[:4]:
-        turned, _ = straighten(page)
-        staves = find_staves(turned)
-        for system in sorted({staff.system for staff in staves}):
-            members = [s for s in staves if s.system == system]
-            space = float(np.median([s.spacing for s in members]))
-            top = max(min(s.top for s in members) - MARGIN_SPACES * space, 0)
-            bottom = min(max(s.bottom for s in members) + MARGIN_SPACES * space, turned.shape[0])
-            left = max(min(s.left for s in members) - space, 0)
-            right = min(max(s.right for s in members) + space, turned.shape[1])
-            crop = turned[int(top):int(bottom), int(left):int(right)]
-            scale = SPACE_PX / space
-            strip = cv2.resize(crop, (max(round(crop.shape[1] * scale), 1),
-                                      max(round(crop.shape[0] * scale), 1)),
-                               interpolation=cv2.INTER_AREA)
-            lines = [((s.top - top) * scale, (s.bottom - top) * scale) for s in members]
-            for found in _snippet_windows(strip, lines, SPACE_PX, strip.shape[1] - SPACE_PX):
-                inputs.append(sheet_input(strip, found.left, found.right))
+        for strip in system_strips(straighten(page)[0]):
+            inputs += [sheet_input(strip.image, found.left, found.right)
+                       for found in strip.windows()]
     if not inputs:
         raise NoStaves(f"No staff of five lines was found in {name}. Photograph or scan a few "
                        "bars of printed sheet music, straight on and sharp.")

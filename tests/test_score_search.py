@@ -19,6 +19,7 @@ from engine.passages import SPACE_PX, bar_windows
 from engine.score.assemble import musicxml_bytes
 from engine.score_search import (
     NothingToMatch,
+    SystemStrip,
     load_model,
     match_audio,
     match_image,
@@ -57,14 +58,27 @@ def _staff_strip(barlines: list[int]) -> tuple[np.ndarray, list[tuple[float, flo
 
 def test_barlines_are_found_across_the_staff_and_bars_become_windows() -> None:
     strip, staves = _staff_strip([100, 200, 290])
-    assert score_search._barlines(strip, staves) == [100.0, 200.0, 290.0]
-    windows = score_search._snippet_windows(strip, staves, SPACE_PX, 294.0)
-    spans = {(round(w.left), round(w.right)) for w in windows}
-    assert {(6, 100), (100, 200), (200, 290), (6, 200), (100, 290)} <= spans
+    assert score_search.barlines(strip, staves, SPACE_PX) == [100.0, 200.0, 290.0]
+    system = SystemStrip(strip, staves, score_search.barlines(strip, staves, SPACE_PX))
+    assert system.bar_edges() == [6.0, 100.0, 200.0, 290.0]
+    spans = {(round(w.left), round(w.right)) for w in system.windows()}
+    assert spans == {(6, 200), (100, 290)}  # two bars at a time, as the library's passages
+    two = SystemStrip(strip, staves, [100.0])  # the second bar ends where the staff does
+    assert [(round(w.left), round(w.right)) for w in two.windows()] == [(6, 294)]
     # No barline: windows of several widths slide over the snippet.
     bare, staves = _staff_strip([])
-    sliding = score_search._snippet_windows(bare, staves, SPACE_PX, 294.0)
+    sliding = SystemStrip(bare, staves, []).windows()
     assert len(sliding) > 3 and min(w.right - w.left for w in sliding) < 200
+
+
+def test_a_time_signature_is_not_taken_for_a_barline() -> None:
+    strip, staves = _staff_strip([100, 200, 290])
+    strip[18:43, 30] = 0
+    strip[[21, 33], 30] = 255  # a column inked over most of the staff, with gaps (a digit)
+    assert 0.85 <= (strip[18:43, 30] < 128).mean() < 0.95
+    assert score_search.barlines(strip, staves, SPACE_PX) == [100.0, 200.0, 290.0]
+    strip[18:43, 30] = 0  # inked as fully as the barlines: it counts
+    assert score_search.barlines(strip, staves, SPACE_PX)[0] == 30.0
 
 
 def test_queries_that_hold_no_music_are_refused_clearly() -> None:

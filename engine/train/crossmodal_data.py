@@ -81,6 +81,7 @@ class PairedPiece:
     mel_held_out: np.ndarray | None  # the same music with the held-out soundfont (test only)
     tempo: int
     soundfont: str
+    engraver: str = "verovio"  # of the strips
 
 
 def load_pieces(folder: Path, split: str) -> list[PairedPiece]:
@@ -96,7 +97,8 @@ def load_pieces(folder: Path, split: str) -> list[PairedPiece]:
             pieces.append(PairedPiece(piece["piece"], strips, piece["bars"],
                                       stored[f"p{key}_mel"],
                                       stored.get(f"p{key}_mel_held_out", None),
-                                      piece["tempo"], piece["soundfont"]))
+                                      piece["tempo"], piece["soundfont"],
+                                      piece.get("engraver", "verovio")))
     return pieces
 
 
@@ -122,7 +124,8 @@ def run_of(score: music21.stream.Score, rng: random.Random,
     return prepared
 
 
-def _audio(midi_bytes: bytes, soundfont: Path, programs: list[int]) -> np.ndarray:
+def render_mel(midi_bytes: bytes, soundfont: Path, programs: list[int]) -> np.ndarray:
+    """MIDI rendered with `soundfont`, its instruments set to `programs`: the log-mel."""
     with warnings.catch_warnings():  # verovio keeps key and time on the notes' track: harmless
         warnings.filterwarnings("ignore", message="Tempo, Key or Time signature")
         midi = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes))
@@ -133,23 +136,45 @@ def _audio(midi_bytes: bytes, soundfont: Path, programs: list[int]) -> np.ndarra
     return log_mel_db(samples).astype(np.float16)
 
 
-def pair_piece(score: music21.stream.Score, piece: str, rng: random.Random,
-               fonts: dict[str, Path], *, held_out: bool) -> PairedPiece | None:
-    """Engrave and render a run of a piece; None when it has no run to take."""
-    parts = run_of(score, rng, TEST_RUN_BARS if held_out else RUN_BARS)
+@dataclass(frozen=True)
+class EngravedRun:
+    """A run of a piece engraved by verovio at a drawn tempo: its MusicXML, its system strips
+    with every bar's x-extent and time, and its MIDI."""
+
+    musicxml: bytes
+    tempo: int
+    strips: list[np.ndarray]
+    bars: list[list[list[float]]]
+    midi: bytes
+
+
+def engraved_run(score: music21.stream.Score, rng: random.Random,
+                 length: int) -> EngravedRun | None:
+    """A run of up to `length` bars of a piece, engraved on a random layout (None when the
+    piece has no run to take)."""
+    parts = run_of(score, rng, length)
     if parts is None:
         return None
     tempo = rng.randint(*TEMPO_RANGE)
     layout = replace(random_layout(rng, fonts=FONTS, parts=len(parts)), header=False)
     zoom = SPACE_PX / (UNITS_PER_SPACE * layout.scale / 1000)
-    timed = timed_score(musicxml_bytes(score_of(parts, rng)).decode(), layout, zoom=zoom,
-                        tempo_scale=tempo / DEFAULT_TEMPO)
+    musicxml = musicxml_bytes(score_of(parts, rng))
+    timed = timed_score(musicxml.decode(), layout, zoom=zoom, tempo_scale=tempo / DEFAULT_TEMPO)
     strips, bars = zip(*(system_strip(timed.pages[s.page], s) for s in timed.systems), strict=True)
+    return EngravedRun(musicxml, tempo, list(strips), list(bars), timed.midi)
+
+
+def pair_piece(score: music21.stream.Score, piece: str, rng: random.Random,
+               fonts: dict[str, Path], *, held_out: bool) -> PairedPiece | None:
+    """Engrave and render a run of a piece; None when it has no run to take."""
+    run = engraved_run(score, rng, TEST_RUN_BARS if held_out else RUN_BARS)
+    if run is None:
+        return None
     programs = [rng.choice(PROGRAMS) for _ in range(16)]
     soundfont = rng.choice(TRAIN_SOUNDFONTS)
-    mel = _audio(timed.midi, fonts[soundfont], programs)
-    other = _audio(timed.midi, fonts[HELD_OUT_SOUNDFONT], programs) if held_out else None
-    return PairedPiece(piece, list(strips), list(bars), mel, other, tempo, soundfont)
+    mel = render_mel(run.midi, fonts[soundfont], programs)
+    other = render_mel(run.midi, fonts[HELD_OUT_SOUNDFONT], programs) if held_out else None
+    return PairedPiece(piece, run.strips, run.bars, mel, other, run.tempo, soundfont)
 
 
 def paired_arrays(source: Source, seed: int) -> tuple[dict, int]:

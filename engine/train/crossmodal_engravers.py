@@ -1,0 +1,145 @@
+"""Test pieces of the cross-modal data engraved by other software too: MuseScore and LilyPond.
+
+For the benchmark only (never trained on). Each test piece is the same run as in the paired
+data (`engine.train.crossmodal_data`, same seed: the same bars, tempo, verovio layout and
+audio); its MusicXML is also engraved by MuseScore 3 (a random style: font, staff size,
+spacing) and by LilyPond (musicxml2ly, a random resolution). Those pages are read as a snippet
+of sheet music is read at search time (`engine.score_search.system_strips`: staves found,
+systems cut into strips at SPACE_PX pixels per space, barlines found), and a system's bars take
+the times of the bars they are, counted from the run's start, from verovio's time map. A piece
+is kept only when every engraver's barlines add up to the run's bars, so each engraver is
+measured on the same passages.
+
+    python -m engine.train.crossmodal_engravers --data ../shared/data \
+        --out ~/.cache/music-studio/crossmodal-engravers
+
+Writes <out>/pieces/<hash>.npz per test source file (a killed build resumes), as the paired
+data's piece files, one entry per piece and engraver (meta `engraver`), so that
+`load_pieces(out, "test")` reads them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+
+import numpy as np
+
+from engine.score.staves import straighten
+from engine.score_search import system_strips
+from engine.train.crossmodal_data import (
+    PROGRAMS,
+    TEST_PIECES_PER_FILE,
+    TEST_RUN_BARS,
+    TRAIN_SOUNDFONTS,
+    engraved_run,
+    render_mel,
+    soundfont_paths,
+)
+from engine.train.engravers import (
+    LILYPOND,
+    MUSESCORE,
+    EngraverError,
+    lilypond_pages,
+    musescore_pages,
+    random_musescore_style,
+    require,
+)
+from engine.train.omr_data import SKIPPED_CHUNK, Source, source_scores, sources, split_of
+from engine.train.piece_files import add_build_arguments, build_all
+
+OTHER_ENGRAVERS = ("musescore", "lilypond")  # beside verovio, which the paired data uses
+
+
+def read_bars(pages: list[np.ndarray], times: list[tuple[float, float]]
+              ) -> tuple[list[np.ndarray], list[list[list[float]]]] | None:
+    """Pages as a snippet is read: system strips and each bar's [left, right, start, end],
+    the bars timed in order by `times`; None when the barlines found are not the run's bars."""
+    strips, bars = [], []
+    found = 0
+    for page in pages:
+        for system in system_strips(straighten(page)[0]):
+            edges = system.bar_edges()
+            spans = [[a, b, *times[found + i]] if found + i < len(times) else [a, b, 0.0, 0.0]
+                     for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False))]
+            found += len(spans)
+            if spans:
+                strips.append(system.image)
+                bars.append(spans)
+    return (strips, bars) if found == len(times) else None
+
+
+def engraved_arrays(source: Source, seed: int) -> tuple[dict, int]:
+    """One test source file's pieces as every engraver lays them out (none for other splits)."""
+    split = split_of(source.piece_id)
+    arrays: dict = {}
+    meta: list[dict] = []
+    if split == "test":
+        rng = random.Random(f"{seed}/crossmodal/{source.piece_id}")  # as the paired data's
+        engraving = random.Random(f"{seed}/engravers/{source.piece_id}")
+        fonts = soundfont_paths()
+        try:
+            pieces = source_scores(source)[:TEST_PIECES_PER_FILE]
+        except Exception as err:  # noqa: BLE001 - a broken corpus file is skipped, not fatal
+            print(f"{source.piece_id}: skipped ({type(err).__name__}: {err})", flush=True)
+            pieces = []
+        for piece_id, score in pieces:
+            try:
+                run = engraved_run(score, rng, TEST_RUN_BARS)
+            except SKIPPED_CHUNK:
+                continue
+            if run is None:
+                continue
+            programs = [rng.choice(PROGRAMS) for _ in range(16)]
+            soundfont = rng.choice(TRAIN_SOUNDFONTS)
+            times = [(bar[2], bar[3]) for strip in run.bars for bar in strip]
+            laid_out = {"verovio": (run.strips, run.bars)}
+            try:
+                others = {
+                    "musescore": musescore_pages(run.musicxml, random_musescore_style(engraving)),
+                    "lilypond": lilypond_pages(run.musicxml, dpi=engraving.randint(110, 190)),
+                }
+            except EngraverError:
+                continue
+            for engraver, pages in others.items():
+                laid_out[engraver] = read_bars(pages, times)
+            if any(value is None for value in laid_out.values()):
+                continue
+            try:
+                mel = render_mel(run.midi, fonts[soundfont], programs)
+            except SKIPPED_CHUNK:
+                continue
+            for engraver, (strips, bars) in laid_out.items():
+                key = len(meta)
+                for index, strip in enumerate(strips):
+                    arrays[f"p{key}_strip{index}"] = strip
+                arrays[f"p{key}_mel"] = mel
+                meta.append({"piece": piece_id, "bars": bars, "tempo": run.tempo,
+                             "soundfont": soundfont, "engraver": engraver})
+    arrays["meta"] = json.dumps({"source": source.piece_id, "collection": source.collection,
+                                 "split": split, "pieces": meta})
+    return arrays, len(meta)
+
+
+def main() -> None:
+    """Build the other engravers' test pieces (resumable), then count them per engraver."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_build_arguments(parser, name="crossmodal-engravers")
+    args = parser.parse_args()
+    require(MUSESCORE, LILYPOND)
+    missing = set(TRAIN_SOUNDFONTS) - set(soundfont_paths())
+    if missing:
+        parser.error(f"soundfonts not installed: {', '.join(sorted(missing))}")
+    todo = [source for source in sources(args.data, args.seed)[: args.limit or None]
+            if split_of(source.piece_id) == "test"]
+    built = sum(max(count, 0) for _, count in build_all(
+        engraved_arrays, todo, seed=args.seed, out_dir=args.out.expanduser(),
+        workers=args.workers))
+    engravers = ["verovio", *OTHER_ENGRAVERS]
+    print(json.dumps({"test_files": len(todo), "pieces_built_now": built // len(engravers),
+                      "engravers": engravers}))
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from engine.genre import GENRES
 from engine.models.encoder import EncoderConfig, StudioEncoder
 from engine.models.retrieval import RetrievalConfig, RetrievalHead
 from engine.mood import MOOD_TAGS, QUADRANTS
+from engine.train.engravers import LILYPOND, MUSESCORE
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_HEAD_DIM = 8  # embedding size of save_tiny_head's search head
@@ -69,6 +71,10 @@ def _fluidsynth_usable() -> bool:
 needs_fluidsynth = pytest.mark.skipif(
     not _fluidsynth_usable(), reason="FluidSynth or a General MIDI soundfont is not installed"
 )
+needs_musescore = pytest.mark.skipif(shutil.which(MUSESCORE) is None,
+                                     reason="MuseScore 3 not installed (make setup as root)")
+needs_lilypond = pytest.mark.skipif(shutil.which(LILYPOND) is None,
+                                    reason="LilyPond not installed (make setup as root)")
 
 
 def arpeggio_piece(pitches: tuple[int, ...] = (60, 64, 67, 72)) -> pretty_midi.PrettyMIDI:

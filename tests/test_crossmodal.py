@@ -29,6 +29,7 @@ from engine.train.crossmodal_data import (
 )
 from engine.train.omr_data import Source, split_of
 from engine.train.piece_files import build_all
+from tests.helpers import needs_fluidsynth, needs_lilypond, needs_musescore
 from tests.score_pages import melody_score
 
 BARS = [[10.0, 50.0, 0.0, 2.0], [50.0, 70.0, 2.0, 4.0], [70.0, 130.0, 4.0, 5.0]]
@@ -164,3 +165,24 @@ def test_a_library_graph_is_the_training_graph_made_sparse() -> None:
         nodes = model.sheet.nodes(keys)
         assert torch.allclose(model.sheet.embed_library(nodes), model.sheet.combine(nodes),
                               atol=1e-5)
+
+
+@needs_fluidsynth
+@needs_musescore
+@needs_lilypond
+def test_other_engravers_pages_are_read_into_the_run_s_bars() -> None:
+    from engine.train.crossmodal_engravers import _engraved_piece, read_bars
+
+    pieces = _engraved_piece(melody_score(parts=2, bars=6, key=2), "tests/melody",
+                             random.Random(0), random.Random(1))
+    assert [p.engraver for p in pieces] == ["verovio", "musescore", "lilypond"]
+    times = [[(bar[2], bar[3]) for strip in p.bars for bar in strip] for p in pieces]
+    assert len(times[0]) == 6 and times[1] == times[2] == times[0]  # the same bars, timed alike
+    assert all(p.mel is pieces[0].mel for p in pieces)  # one recording under every engraving
+    for piece in pieces[1:]:
+        for strip, bars in zip(piece.strips, piece.bars, strict=True):
+            assert strip.shape[0] > 40 and all(0 <= b[0] < b[1] <= strip.shape[1] for b in bars)
+    sheets, _, names = passages(pieces[1:])
+    assert len(names) >= 2 * 4  # 6 bars: at least 4 two-bar passages per engraver
+    page = np.full((400, 600), 255, np.uint8)  # no staff: no bars, not the run's
+    assert read_bars([page], times[0]) is None

@@ -10,15 +10,10 @@ import numpy as np
 import pytest
 
 from engine.score.staves import STAFF_HEIGHT_PX, find_staves
-from engine.train import engravers
 from engine.train.engravers import EngraverError, lilypond_pages, require
 from engine.train.omr_data import _flags, _system_starts, engrave_chunk_musescore
+from tests.helpers import needs_lilypond, needs_musescore
 from tests.score_pages import melody_score
-
-needs_musescore = pytest.mark.skipif(shutil.which(engravers.MUSESCORE) is None,
-                                     reason="MuseScore 3 not installed (make setup as root)")
-needs_lilypond = pytest.mark.skipif(shutil.which(engravers.LILYPOND) is None,
-                                    reason="LilyPond not installed (make setup as root)")
 
 
 def _part(*bars: list[music21.base.Music21Object]) -> music21.stream.Part:

@@ -177,37 +177,44 @@ def pair_piece(score: music21.stream.Score, piece: str, rng: random.Random,
     return PairedPiece(piece, run.strips, run.bars, mel, other, run.tempo, soundfont)
 
 
+def piece_file_arrays(source: Source, pieces: list[PairedPiece]) -> tuple[dict, int]:
+    """A source file's pieces as the arrays of its piece file (`load_pieces` reads them), and
+    how many."""
+    arrays: dict = {}
+    meta = []
+    for key, paired in enumerate(pieces):
+        for index, strip in enumerate(paired.strips):
+            arrays[f"p{key}_strip{index}"] = strip
+        arrays[f"p{key}_mel"] = paired.mel
+        if paired.mel_held_out is not None:
+            arrays[f"p{key}_mel_held_out"] = paired.mel_held_out
+        meta.append({"piece": paired.piece, "bars": paired.bars, "tempo": paired.tempo,
+                     "soundfont": paired.soundfont, "engraver": paired.engraver})
+    arrays["meta"] = json.dumps({"source": source.piece_id, "collection": source.collection,
+                                 "split": split_of(source.piece_id), "pieces": meta})
+    return arrays, len(meta)
+
+
 def paired_arrays(source: Source, seed: int) -> tuple[dict, int]:
     """One source file's paired pieces as the arrays of its piece file, and how many."""
     rng = random.Random(f"{seed}/crossmodal/{source.piece_id}")
     split = split_of(source.piece_id)
     fonts = soundfont_paths()
-    arrays: dict = {}
-    meta = []
     try:
         pieces = source_scores(source)[:TEST_PIECES_PER_FILE if split == "test"
                                        else PIECES_PER_FILE]
     except Exception as err:  # noqa: BLE001 - a broken corpus file is skipped, not fatal
         print(f"{source.piece_id}: skipped ({type(err).__name__}: {err})", flush=True)
         pieces = []
+    paired = []
     for piece_id, score in pieces:
         try:
-            paired = pair_piece(score, piece_id, rng, fonts, held_out=split == "test")
+            made = pair_piece(score, piece_id, rng, fonts, held_out=split == "test")
         except SKIPPED_CHUNK:
             continue
-        if paired is None:
-            continue
-        key = len(meta)
-        for index, strip in enumerate(paired.strips):
-            arrays[f"p{key}_strip{index}"] = strip
-        arrays[f"p{key}_mel"] = paired.mel
-        if paired.mel_held_out is not None:
-            arrays[f"p{key}_mel_held_out"] = paired.mel_held_out
-        meta.append({"piece": piece_id, "bars": paired.bars, "tempo": paired.tempo,
-                     "soundfont": paired.soundfont})
-    arrays["meta"] = json.dumps({"source": source.piece_id, "collection": source.collection,
-                                 "split": split, "pieces": meta})
-    return arrays, len(meta)
+        if made is not None:
+            paired.append(made)
+    return piece_file_arrays(source, paired)
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ import argparse
 import json
 import random
 
+import music21
 import numpy as np
 
 from engine.score.staves import straighten
@@ -33,7 +34,9 @@ from engine.train.crossmodal_data import (
     TEST_PIECES_PER_FILE,
     TEST_RUN_BARS,
     TRAIN_SOUNDFONTS,
+    PairedPiece,
     engraved_run,
+    piece_file_arrays,
     render_mel,
     soundfont_paths,
 )
@@ -72,13 +75,10 @@ def read_bars(pages: list[np.ndarray], times: list[tuple[float, float]]
 
 def engraved_arrays(source: Source, seed: int) -> tuple[dict, int]:
     """One test source file's pieces as every engraver lays them out (none for other splits)."""
-    split = split_of(source.piece_id)
-    arrays: dict = {}
-    meta: list[dict] = []
-    if split == "test":
+    laid_out: list[PairedPiece] = []
+    if split_of(source.piece_id) == "test":
         rng = random.Random(f"{seed}/crossmodal/{source.piece_id}")  # as the paired data's
         engraving = random.Random(f"{seed}/engravers/{source.piece_id}")
-        fonts = soundfont_paths()
         try:
             pieces = source_scores(source)[:TEST_PIECES_PER_FILE]
         except Exception as err:  # noqa: BLE001 - a broken corpus file is skipped, not fatal
@@ -86,40 +86,32 @@ def engraved_arrays(source: Source, seed: int) -> tuple[dict, int]:
             pieces = []
         for piece_id, score in pieces:
             try:
-                run = engraved_run(score, rng, TEST_RUN_BARS)
-            except SKIPPED_CHUNK:
+                laid_out += _engraved_piece(score, piece_id, rng, engraving)
+            except (*SKIPPED_CHUNK, EngraverError):
                 continue
-            if run is None:
-                continue
-            programs = [rng.choice(PROGRAMS) for _ in range(16)]
-            soundfont = rng.choice(TRAIN_SOUNDFONTS)
-            times = [(bar[2], bar[3]) for strip in run.bars for bar in strip]
-            laid_out = {"verovio": (run.strips, run.bars)}
-            try:
-                others = {
-                    "musescore": musescore_pages(run.musicxml, random_musescore_style(engraving)),
-                    "lilypond": lilypond_pages(run.musicxml, dpi=engraving.randint(110, 190)),
-                }
-            except EngraverError:
-                continue
-            for engraver, pages in others.items():
-                laid_out[engraver] = read_bars(pages, times)
-            if any(value is None for value in laid_out.values()):
-                continue
-            try:
-                mel = render_mel(run.midi, fonts[soundfont], programs)
-            except SKIPPED_CHUNK:
-                continue
-            for engraver, (strips, bars) in laid_out.items():
-                key = len(meta)
-                for index, strip in enumerate(strips):
-                    arrays[f"p{key}_strip{index}"] = strip
-                arrays[f"p{key}_mel"] = mel
-                meta.append({"piece": piece_id, "bars": bars, "tempo": run.tempo,
-                             "soundfont": soundfont, "engraver": engraver})
-    arrays["meta"] = json.dumps({"source": source.piece_id, "collection": source.collection,
-                                 "split": split, "pieces": meta})
-    return arrays, len(meta)
+    return piece_file_arrays(source, laid_out)
+
+
+def _engraved_piece(score: music21.stream.Score, piece_id: str, rng: random.Random,
+                    engraving: random.Random) -> list[PairedPiece]:
+    """One piece's run as verovio, MuseScore and LilyPond lay it out, the same audio under
+    each (none when the piece has no run or an engraver's bars are not the run's)."""
+    run = engraved_run(score, rng, TEST_RUN_BARS)
+    if run is None:
+        return []
+    programs = [rng.choice(PROGRAMS) for _ in range(16)]
+    soundfont = rng.choice(TRAIN_SOUNDFONTS)
+    times = [(bar[2], bar[3]) for strip in run.bars for bar in strip]
+    laid_out = {"verovio": (run.strips, run.bars),
+                "musescore": read_bars(musescore_pages(
+                    run.musicxml, random_musescore_style(engraving)), times),
+                "lilypond": read_bars(lilypond_pages(
+                    run.musicxml, dpi=engraving.randint(110, 190)), times)}
+    if any(value is None for value in laid_out.values()):
+        return []
+    mel = render_mel(run.midi, soundfont_paths()[soundfont], programs)
+    return [PairedPiece(piece_id, strips, bars, mel, None, run.tempo, soundfont, engraver)
+            for engraver, (strips, bars) in laid_out.items()]
 
 
 def main() -> None:

@@ -7,7 +7,10 @@ library's items are); each query joins that graph on its own (`direction` of
 engine.train.crossmodal, also the trainer's validation). R@1, R@10, MRR and median rank per
 direction, with the audio rendered by the training soundfonts and by one never used in
 training; milliseconds per query (its CNN, its graph neighbourhood, the ranking of every
-candidate). The shipped graph model, the baseline and the ablation side by side.
+candidate). The shipped graph model, the baseline and the ablation side by side. Also, where
+built (`engine.train.crossmodal_engravers`), the same both ways on test pieces whose sheet side
+was engraved by MuseScore and by LilyPond and read as a snippet is (barlines found on the page),
+verovio's engraving of the same pieces beside them.
 
 For the shipped model also a search as the studio runs it (`engine.score_search`) in a library
 of LIBRARY_TRACKS scored tracks: the test pieces' passages repeated (each copy a track of its
@@ -17,7 +20,7 @@ queries: the seconds to join the library's graph once, and the
 milliseconds per query (cut into windows, embedded among the stored passages, ranked).
 
     python -m bench.crossmodal --data ~/.cache/music-studio/crossmodal \
-        --out bench/results/crossmodal.json
+        --engravers ~/.cache/music-studio/crossmodal-engravers --out bench/results/crossmodal.json
 """
 
 from __future__ import annotations
@@ -135,6 +138,20 @@ def library_search(model: CrossModalNet, test: list, tracks: int = LIBRARY_TRACK
             **{name: statistics.median(times) for name, times in timings.items()}}
 
 
+def _by_engraver(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The other engravers' test passages (sheet and audio inputs) by engraver, verovio's
+    of the same pieces beside them; none when that data was not built."""
+    if not (folder / "pieces").is_dir():
+        print(f"{folder}: no other engravers' test pieces; their figures are left out")
+        return {}
+    pieces = load_pieces(folder, "test")
+    found = {}
+    for name in sorted({piece.engraver for piece in pieces}):
+        sheets, audio, _ = passages([piece for piece in pieces if piece.engraver == name])
+        found[name] = sheets, audio
+    return found
+
+
 def main() -> None:
     """Measure every model found, side by side, and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -142,6 +159,10 @@ def main() -> None:
                         default=Path.home() / ".cache" / "music-studio" / "crossmodal")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
                         help="more models to measure")
+    parser.add_argument("--engravers", type=Path,
+                        default=Path.home() / ".cache" / "music-studio" / "crossmodal-engravers",
+                        help="test pieces engraved by other software too "
+                             "(engine.train.crossmodal_engravers); left out when missing")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("bench/results/crossmodal.json"))
     args = parser.parse_args()
@@ -151,8 +172,11 @@ def main() -> None:
     test = load_pieces(args.data.expanduser(), "test")
     sheets, audio, _ = passages(test)
     _, held_out_audio, _ = passages(test, held_out_audio=True)
+    engraved = _by_engraver(args.engravers.expanduser())
     figures: dict = {"test_pieces": len(test), "passages": len(sheets),
-                     "threads": args.threads, "models": {}}
+                     "threads": args.threads, "models": {},
+                     "engraver_passages": {name: len(inputs[0])
+                                           for name, inputs in engraved.items()}}
     for name, path in models.items():
         if not Path(path).is_file():
             print(f"{name}: {path} is missing; skipped")
@@ -170,6 +194,11 @@ def main() -> None:
                 "audio_to_score": direction(model.audio, held_out_audio, model.sheet, sheets),
             },
             "ms_per_query": query_milliseconds(model, sheets, audio),
+            "engravers": {name: {"score_to_audio": direction(model.sheet, inputs[0],
+                                                             model.audio, inputs[1]),
+                                 "audio_to_score": direction(model.audio, inputs[1],
+                                                             model.sheet, inputs[0])}
+                          for name, inputs in engraved.items()},
         }
         if name == "graph":
             figures["models"][name]["library_search"] = library_search(model, test)

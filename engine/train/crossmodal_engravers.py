@@ -123,8 +123,8 @@ def main() -> None:
     missing = set(TRAIN_SOUNDFONTS) - set(soundfont_paths())
     if missing:
         parser.error(f"soundfonts not installed: {', '.join(sorted(missing))}")
-    todo = [source for source in sources(args.data, args.seed)[: args.limit or None]
-            if split_of(source.piece_id) == "test"]
+    todo = [source for source in sources(args.data, args.seed)
+            if split_of(source.piece_id) == "test"][: args.limit or None]
     built = sum(max(count, 0) for _, count in build_all(
         engraved_arrays, todo, seed=args.seed, out_dir=args.out.expanduser(),
         workers=args.workers))

@@ -9,8 +9,8 @@ direction, with the audio rendered by the training soundfonts and by one never u
 training; milliseconds per query (its CNN, its graph neighbourhood, the ranking of every
 candidate). The shipped graph model, the baseline and the ablation side by side. Also, where
 built (`engine.train.crossmodal_engravers`), the same both ways on test pieces whose sheet side
-was engraved by MuseScore and by LilyPond and read as a snippet is (barlines found on the page),
-verovio's engraving of the same pieces beside them.
+was engraved by MuseScore or by LilyPond and read as a snippet is (barlines found on the page),
+each beside verovio's engraving of the same pieces.
 
 For the shipped model also a search as the studio runs it (`engine.score_search`) in a library
 of LIBRARY_TRACKS scored tracks: the test pieces' passages repeated (each copy a track of its
@@ -138,18 +138,27 @@ def library_search(model: CrossModalNet, test: list, tracks: int = LIBRARY_TRACK
             **{name: statistics.median(times) for name, times in timings.items()}}
 
 
-def _by_engraver(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The other engravers' test passages (sheet and audio inputs) by engraver, verovio's
-    of the same pieces beside them; none when that data was not built."""
+def _by_engraver(folder: Path) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Per other engraver, its test passages (sheet and audio inputs) and verovio's of the
+    same pieces; none when that data was not built."""
     if not (folder / "pieces").is_dir():
         print(f"{folder}: no other engravers' test pieces; their figures are left out")
         return {}
     pieces = load_pieces(folder, "test")
     found = {}
-    for name in sorted({piece.engraver for piece in pieces}):
-        sheets, audio, _ = passages([piece for piece in pieces if piece.engraver == name])
-        found[name] = sheets, audio
+    for name in sorted({piece.engraver for piece in pieces} - {"verovio"}):
+        names = {piece.piece for piece in pieces if piece.engraver == name}
+        found[name] = {
+            engraver: passages([piece for piece in pieces
+                                if piece.engraver == engraver and piece.piece in names])[:2]
+            for engraver in (name, "verovio")}
     return found
+
+
+def _both_ways(model: CrossModalNet, sheets: np.ndarray, audio: np.ndarray) -> dict:
+    """R@1, R@10, MRR and median rank score -> audio and audio -> score."""
+    return {"score_to_audio": direction(model.sheet, sheets, model.audio, audio),
+            "audio_to_score": direction(model.audio, audio, model.sheet, sheets)}
 
 
 def main() -> None:
@@ -175,8 +184,8 @@ def main() -> None:
     engraved = _by_engraver(args.engravers.expanduser())
     figures: dict = {"test_pieces": len(test), "passages": len(sheets),
                      "threads": args.threads, "models": {},
-                     "engraver_passages": {name: len(inputs[0])
-                                           for name, inputs in engraved.items()}}
+                     "engraver_passages": {name: len(layouts[name][0])
+                                           for name, layouts in engraved.items()}}
     for name, path in models.items():
         if not Path(path).is_file():
             print(f"{name}: {path} is missing; skipped")
@@ -187,18 +196,12 @@ def main() -> None:
             "config": model.config.__dict__,
             "parameters": sum(p.numel() for p in model.parameters()),
             "training": metrics,
-            "score_to_audio": direction(model.sheet, sheets, model.audio, audio),
-            "audio_to_score": direction(model.audio, audio, model.sheet, sheets),
-            "held_out_soundfont": {
-                "score_to_audio": direction(model.sheet, sheets, model.audio, held_out_audio),
-                "audio_to_score": direction(model.audio, held_out_audio, model.sheet, sheets),
-            },
+            **_both_ways(model, sheets, audio),
+            "held_out_soundfont": _both_ways(model, sheets, held_out_audio),
             "ms_per_query": query_milliseconds(model, sheets, audio),
-            "engravers": {name: {"score_to_audio": direction(model.sheet, inputs[0],
-                                                             model.audio, inputs[1]),
-                                 "audio_to_score": direction(model.audio, inputs[1],
-                                                             model.sheet, inputs[0])}
-                          for name, inputs in engraved.items()},
+            "engravers": {name: {engraver: _both_ways(model, *inputs)
+                                 for engraver, inputs in layouts.items()}
+                          for name, layouts in engraved.items()},
         }
         if name == "graph":
             figures["models"][name]["library_search"] = library_search(model, test)

@@ -53,8 +53,9 @@ QUERY_SECONDS = 30.0  # of an audio query, the first this many seconds are match
 AUDIO_WINDOWS = (3.0, 5.0, 7.5)  # seconds of the windows an audio query is cut into
 AUDIO_HOP = 1.5  # seconds between them
 SHEET_WINDOWS = (24.0, 36.0, 54.0)  # staff spaces of a snippet's windows when no barline is found
-BARLINE_INK = 0.85  # share of a staff's height a column inks to count as a barline
-BARLINE_SLACK = 0.04  # how much less than the system's most inked column a barline may be
+BARLINE_INK = 0.85  # share of a staff's height a barline inks without a break
+BARLINE_SLACK = 0.04  # how much shorter than the system's longest such run a barline may be
+INK_LEVEL = 160  # grey below this is ink (thin lines are drawn anti-aliased)
 BATCH = 256  # passages through a CNN at once
 
 Progress = Callable[[float, str], None]
@@ -275,24 +276,38 @@ def index_stamp(library: Library, model: SearchModel) -> str:
 # Queries
 
 
-def barlines(image: np.ndarray, staves: list[tuple[float, float]], space: float) -> list[float]:
-    """x of the barlines crossing every staff of a system (grey image; its staves' top and
-    bottom rows; the staff space in pixels), left to right.
+def _longest_runs(ink: np.ndarray) -> np.ndarray:
+    """Per column of a boolean image, its longest run of ink from top to bottom, in rows."""
+    run = np.zeros(ink.shape[1], np.int32)
+    longest = run.copy()
+    for row in ink:
+        run = (run + 1) * row
+        np.maximum(longest, run, out=longest)
+    return longest
 
-    A barline inks a column over at least BARLINE_INK of every staff's height; of the columns
-    that do, those inked clearly less than the system's most inked one (a time signature's
-    digits, a stem across a single staff) are not barlines. Thick and double lines count once.
+
+def barlines(image: np.ndarray, staves: list[tuple[float, float]], space: float,
+             start: float = 0.0) -> list[float]:
+    """x of the barlines crossing every staff of a system (grey image; its staves' top and
+    bottom rows; the staff space in pixels; x where the staves start), left to right.
+
+    A barline inks a column without a break over at least BARLINE_INK of every staff's
+    height. Of the columns that do, those whose run falls clearly short of the system's
+    longest one after its start (stems across a single staff) are not barlines; a time
+    signature's digits break the run between them. Thick and double lines count once.
     """
-    ink = image < 128
-    coverage = np.ones(image.shape[1])
+    runs = np.ones(image.shape[1])
     for top, bottom in staves:
-        coverage = np.minimum(coverage, ink[int(round(top)):int(round(bottom)) + 1].mean(axis=0))
-    xs = np.flatnonzero(coverage >= BARLINE_INK)
+        block = image[int(round(top)):int(round(bottom)) + 1] < INK_LEVEL
+        runs = np.minimum(runs, _longest_runs(block) / max(len(block), 1))
+    xs = np.flatnonzero(runs >= BARLINE_INK)
     if not len(xs):
         return []
     groups = np.split(xs, np.flatnonzero(np.diff(xs) > space) + 1)
-    peaks = np.array([coverage[group].max() for group in groups])
-    floor = max(BARLINE_INK, float(peaks.max()) - BARLINE_SLACK)
+    peaks = np.array([runs[group].max() for group in groups])
+    inside = [peak for group, peak in zip(groups, peaks, strict=True)
+              if group.mean() > start + 2 * space]  # not the line that opens the system
+    floor = max(BARLINE_INK, max(inside, default=1.0) - BARLINE_SLACK)
     return [float(group.mean()) for group, peak in zip(groups, peaks, strict=True)
             if peak >= floor]
 
@@ -353,8 +368,9 @@ def system_strips(page: np.ndarray) -> list[SystemStrip]:
         image = cv2.resize(crop, (max(round(crop.shape[1] * scale), 1),
                                   max(round(crop.shape[0] * scale), 1)),
                            interpolation=cv2.INTER_AREA)
+        found = barlines(crop, rows, space, start=min(s.left for s in members) - int(left))
         strips.append(SystemStrip(image, [(a * scale, b * scale) for a, b in rows],
-                                  [x * scale for x in barlines(crop, rows, space)]))
+                                  [x * scale for x in found]))
     return strips
 
 

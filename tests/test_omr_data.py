@@ -92,3 +92,21 @@ def test_lilypond_engraves_a_page_the_finder_reads() -> None:
     staves = find_staves(pages[0])
     assert pages[0].dtype == np.uint8
     assert len(staves) >= 2 and {s.index for s in staves} == {0, 1}
+
+
+def test_engravers_pages_are_read_in_page_order_whatever_their_naming(tmp_path) -> None:
+    import cv2
+
+    from engine.train.engravers import _pages
+
+    for folder, names in (("musescore", ["page-2.png", "page-1.png", "page-10.png"]),
+                          ("lilypond", ["page-page2.png", "page-page1.png", "page-page10.png"]),
+                          ("single", ["page.png"])):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            number = int("".join(c for c in name if c.isdigit()) or 0)
+            cv2.imwrite(str(tmp_path / folder / name), np.full((20, 10 + number), 255, np.uint8))
+        widths = [page.shape[1] for page in _pages(tmp_path / folder, "page")]
+        assert widths == sorted(widths) and len(widths) == len(names)
+    with pytest.raises(EngraverError, match="no page"):
+        _pages(tmp_path, "page")

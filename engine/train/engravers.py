@@ -96,9 +96,11 @@ def _run(command: list[str], folder: Path) -> None:
 
 
 def _pages(folder: Path, stem: str) -> list[np.ndarray]:
-    """The PNG pages `stem`.png or `stem`-1.png, `stem`-2.png, ... in page order, grey."""
+    """The PNG pages `stem`.png, or `stem`-1.png, `stem`-2.png, ... (MuseScore), or
+    `stem`-page1.png, ... (LilyPond) in page order, grey."""
     numbered = {int(m.group(1)): p for p in folder.glob(f"{stem}*.png")
-                if (m := re.fullmatch(rf"{re.escape(stem)}-?(\d*)\.png", p.name)) and m.group(1)}
+                if (m := re.fullmatch(rf"{re.escape(stem)}(?:-page|-)?(\d*)\.png", p.name))
+                and m.group(1)}
     paths = [numbered[k] for k in sorted(numbered)] or sorted(folder.glob(f"{stem}.png"))
     if not paths:
         raise EngraverError("no page was written")

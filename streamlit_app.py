@@ -8,6 +8,8 @@ entry point as the old multipage layout, and the first request after a server st
 a page without this script (no sidebar, wrong navigation).
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui.clip import clip_sidebar
@@ -16,7 +18,7 @@ from ui.listener import listener_sidebar
 
 st.set_page_config(
     page_title="Music Studio",
-    page_icon=":material/graphic_eq:",
+    page_icon=str(Path(__file__).parent / "ui" / "icon.png"),  # served here: no icon host asked
     layout="wide",
     menu_items={"About": "Music Studio: generate, compare, classify and explore music, locally."},
 )

@@ -7,7 +7,8 @@ library's items are); each query joins that graph on its own (`direction` of
 engine.train.crossmodal, also the trainer's validation). R@1, R@10, MRR and median rank per
 direction, with the audio rendered by the training soundfonts and by one never used in
 training; milliseconds per query (its CNN, its graph neighbourhood, the ranking of every
-candidate). The shipped graph model, the baseline and the ablation side by side. Also, where
+candidate). The method's graph model, the baseline and the ablation without the graph (the
+one the studio ships) side by side. Also, where
 built (`engine.train.crossmodal_engravers`), the same both ways on test pieces whose sheet side
 was engraved by MuseScore or by LilyPond and read as a snippet is (barlines found on the page),
 each beside verovio's engraving of the same pieces.
@@ -50,10 +51,11 @@ LIBRARY_TRACKS = 1000
 QUERY_PAGE = Path("examples/scores/bach-chorale-bwv342.png")  # its first system is the snippet
 QUERY_AUDIO = Path("examples/bach-chorale-bwv66-6.ogg")
 MODELS = {
-    "graph": "checkpoints/crossmodal.pt",  # CNN + FC + k-NN graph encoders, fused
+    "graph": "checkpoints/crossmodal_graph.pt",  # the method: CNN + FC + k-NN graph encoders
     "baseline": "checkpoints/crossmodal_baseline.pt",  # two branches, pairwise ranking loss
-    "no-graph": "checkpoints/crossmodal_no_graph.pt",  # the shipped losses, no graph encoder
+    "no-graph": "checkpoints/crossmodal.pt",  # the method's losses, no graph encoder (shipped)
 }
+SHIPPED = "no-graph"
 
 
 def query_milliseconds(model: CrossModalNet, sheets: np.ndarray, audio: np.ndarray,
@@ -72,6 +74,14 @@ def query_milliseconds(model: CrossModalNet, sheets: np.ndarray, audio: np.ndarr
     return statistics.median(times)
 
 
+def _noisy(nodes: Nodes, rng: np.random.Generator) -> Nodes:
+    """A copy of stored passages with a little noise, so that no two tracks are alike."""
+    def noise() -> torch.Tensor:
+        return 0.05 * torch.from_numpy(rng.standard_normal(nodes.dense.shape, np.float32))
+
+    return Nodes(nodes.dense + noise(), None if nodes.graph is None else nodes.graph + noise())
+
+
 def _library_of(model: CrossModalNet, test: list, tracks: int) -> tuple[PassageIndex, float]:
     """A passage index of `tracks` scored tracks made of the test pieces' passages, and the
     seconds its graphs took to join (once per change of the library's scored tracks)."""
@@ -87,18 +97,15 @@ def _library_of(model: CrossModalNet, test: list, tracks: int) -> tuple[PassageI
             stored[track_id] = (nodes_of(model.sheet, sheets[:, 0]),
                                 nodes_of(model.audio, audio[:, 0]), names)
         first, second, names = stored[(track_id - 1) % len(test) + 1]
-        noise = [0.05 * torch.from_numpy(rng.standard_normal(first.dense.shape, np.float32))
-                 for _ in range(4)]
-        sheet.append(Nodes(first.dense + noise[0], first.graph + noise[1]))
-        sound.append(Nodes(second.dense + noise[2], second.graph + noise[3]))
+        sheet.append(_noisy(first, rng))
+        sound.append(_noisy(second, rng))
         systems = [SystemSpan(0, index, tuple(BarSpan(str(n + 1), *bar) for n, bar
                                               in enumerate(bars)), 0.0, 1.0)
                    for index, bars in enumerate(piece.bars)]
         scores[track_id] = StoredScore(b"", systems, [])
         items += [Passage(track_id, system, first_bar, first_bar + 1, 0.0, 1.0)
                      for _, system, first_bar in names]
-    joined = [Nodes(torch.cat([n.dense for n in side]), torch.cat([n.graph for n in side]))
-              for side in (sheet, sound)]
+    joined = [Nodes.joined(*side) for side in (sheet, sound)]
     started = time.perf_counter()
     with torch.inference_mode():
         embeddings = [model.sheet.embed_library(joined[0]), model.audio.embed_library(joined[1])]
@@ -203,7 +210,7 @@ def main() -> None:
                                  for engraver, inputs in layouts.items()}
                           for name, layouts in engraved.items()},
         }
-        if name == "graph":
+        if name == SHIPPED:
             figures["models"][name]["library_search"] = library_search(model, test)
     write_figures(rounded(figures, 4), args.out)
 

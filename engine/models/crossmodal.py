@@ -100,10 +100,10 @@ class Nodes:
         return Nodes(self.dense[index], None if self.graph is None else self.graph[index])
 
     @staticmethod
-    def joined(first: Nodes, second: Nodes) -> Nodes:
-        """Two sets of items as one."""
-        graph = None if first.graph is None else torch.cat([first.graph, second.graph])
-        return Nodes(torch.cat([first.dense, second.dense]), graph)
+    def joined(*parts: Nodes) -> Nodes:
+        """Sets of items as one."""
+        graph = None if parts[0].graph is None else torch.cat([p.graph for p in parts])
+        return Nodes(torch.cat([p.dense for p in parts]), graph)
 
 
 class Branch(nn.Module):

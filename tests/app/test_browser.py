@@ -125,6 +125,20 @@ def page(app_url: str) -> Iterator:
             browser.close()
 
 
+def test_the_studio_asks_nothing_of_other_hosts(app_url: str, page) -> None:
+    from urllib.parse import urlsplit
+
+    from playwright.sync_api import expect
+
+    hosts: set[str] = set()
+    page.on("request", lambda request: hosts.add(urlsplit(request.url).netloc))
+    for path in ("", "/read", "/score_search"):
+        page.goto(f"{app_url}{path}")
+        expect(page.locator('[data-testid="stSidebar"]')).to_be_visible(timeout=30_000)
+        page.wait_for_load_state("networkidle")
+    assert hosts == {urlsplit(app_url).netloc}, hosts
+
+
 def test_upload_a_clip_and_see_its_genre(app_url: str, page, wav_bytes: bytes) -> None:
     from playwright.sync_api import expect
 

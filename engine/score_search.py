@@ -4,10 +4,10 @@ Every track that keeps a score (`Library.score`) is cut into passages of two bar
 apart, per system: the passage's image from the stored engraved page and its audio from the
 track's stored audio, as the cross-modal model was trained on (`engine.passages`). Their
 states (`Branch.nodes`) are kept per track on disk, keyed by the model, and the library's
-embeddings are made over the k-NN graph of all its passages, kept on disk until the scored tracks
-change. A query (a photo of a few bars; an excerpt of sound) is cut into windows, each joins
-the graph of its own modality (`Branch.embed_among`), and the tracks are ranked by their best
-passage.
+embeddings (for a model with a graph encoder, over the k-NN graph of all its passages) are
+kept on disk until the scored tracks change. A query (a photo of a few bars; an excerpt of
+sound) is cut into windows, each embedded (joining the graph of its own modality,
+`Branch.embed_among`), and the tracks are ranked by their best passage.
 
     model = load_model()
     index = passage_index(library, model)
@@ -126,10 +126,9 @@ def load_model(path: Path | None = None) -> SearchModel:
 def nodes_of(branch: torch.nn.Module, inputs: np.ndarray) -> Nodes:
     """A branch's states of many inputs (N, H, W), in batches."""
     with torch.inference_mode():
-        parts = [branch.nodes(branch.features(torch.from_numpy(inputs[i:i + BATCH])[:, None]))
-                 for i in range(0, len(inputs), BATCH)]
-    graph = None if parts[0].graph is None else torch.cat([p.graph for p in parts])
-    return Nodes(torch.cat([p.dense for p in parts]), graph)
+        return Nodes.joined(*(
+            branch.nodes(branch.features(torch.from_numpy(inputs[i:i + BATCH])[:, None]))
+            for i in range(0, len(inputs), BATCH)))
 
 
 def _track_passages(library: Library, track: Track, score: StoredScore, model: SearchModel

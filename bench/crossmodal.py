@@ -145,9 +145,9 @@ def library_search(model: CrossModalNet, test: list, tracks: int = LIBRARY_TRACK
             **{name: statistics.median(times) for name, times in timings.items()}}
 
 
-def _by_engraver(folder: Path) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Per other engraver, its test passages (sheet and audio inputs) and verovio's of the
-    same pieces; none when that data was not built."""
+def _by_engraver(folder: Path) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray, list[str]]]]:
+    """Per other engraver, its test passages (sheet and audio inputs, pieces) and verovio's of
+    the same pieces; none when that data was not built."""
     if not (folder / "pieces").is_dir():
         print(f"{folder}: no other engravers' test pieces; their figures are left out")
         return {}
@@ -155,17 +155,20 @@ def _by_engraver(folder: Path) -> dict[str, dict[str, tuple[np.ndarray, np.ndarr
     found = {}
     for name in sorted({piece.engraver for piece in pieces} - {"verovio"}):
         names = {piece.piece for piece in pieces if piece.engraver == name}
-        found[name] = {
-            engraver: passages([piece for piece in pieces
-                                if piece.engraver == engraver and piece.piece in names])[:2]
-            for engraver in (name, "verovio")}
+        found[name] = {}
+        for engraver in (name, "verovio"):
+            sheets, audio, keys = passages([piece for piece in pieces
+                                            if piece.engraver == engraver and piece.piece in names])
+            found[name][engraver] = sheets, audio, [key[0] for key in keys]
     return found
 
 
-def _both_ways(model: CrossModalNet, sheets: np.ndarray, audio: np.ndarray) -> dict:
-    """R@1, R@10, MRR and median rank score -> audio and audio -> score."""
-    return {"score_to_audio": direction(model.sheet, sheets, model.audio, audio),
-            "audio_to_score": direction(model.audio, audio, model.sheet, sheets)}
+def _both_ways(model: CrossModalNet, sheets: np.ndarray, audio: np.ndarray,
+               pieces: list[str]) -> dict:
+    """R@1, R@10, MRR and median rank score -> audio and audio -> score, of the passage and
+    of its piece."""
+    return {"score_to_audio": direction(model.sheet, sheets, model.audio, audio, pieces),
+            "audio_to_score": direction(model.audio, audio, model.sheet, sheets, pieces)}
 
 
 def main() -> None:
@@ -186,7 +189,8 @@ def main() -> None:
     models = dict(MODELS)
     models.update(dict(entry.split("=", 1) for entry in args.model))
     test = load_pieces(args.data.expanduser(), "test")
-    sheets, audio, _ = passages(test)
+    sheets, audio, keys = passages(test)
+    pieces = [key[0] for key in keys]
     _, held_out_audio, _ = passages(test, held_out_audio=True)
     engraved = _by_engraver(args.engravers.expanduser())
     figures: dict = {"test_pieces": len(test), "passages": len(sheets),
@@ -203,8 +207,8 @@ def main() -> None:
             "config": model.config.__dict__,
             "parameters": sum(p.numel() for p in model.parameters()),
             "training": metrics,
-            **_both_ways(model, sheets, audio),
-            "held_out_soundfont": _both_ways(model, sheets, held_out_audio),
+            **_both_ways(model, sheets, audio, pieces),
+            "held_out_soundfont": _both_ways(model, sheets, held_out_audio, pieces),
             "ms_per_query": query_milliseconds(model, sheets, audio),
             "engravers": {name: {engraver: _both_ways(model, *inputs)
                                  for engraver, inputs in layouts.items()}

@@ -19,7 +19,7 @@ from engine.models.crossmodal import (
     sparse_knn_adjacency,
 )
 from engine.passages import along, audio_input, bar_windows, sheet_input, window
-from engine.train.crossmodal import loss_of, passages, retrieval_figures
+from engine.train.crossmodal import loss_of, passages, piece_figures, retrieval_figures
 from engine.train.crossmodal_data import (
     HELD_OUT_SOUNDFONT,
     TRAIN_SOUNDFONTS,
@@ -96,6 +96,15 @@ def test_retrieval_figures_rank_each_query_s_own_passage() -> None:
         "queries": 5, "r_at_1": 1.0, "r_at_10": 1.0, "mrr": 1.0, "median_rank": 1.0}
     shuffled = retrieval_figures(perfect, perfect.roll(1, dims=0))
     assert shuffled["r_at_1"] == 0.0 and shuffled["median_rank"] == 2.0
+    # Pieces ranked by their best passage: a neighbour of the same piece finds the piece.
+    pieces = ["a", "a", "b", "b", "c"]
+    assert piece_figures(perfect, perfect, pieces) == {"pieces": 3, "r_at_1": 1.0,
+                                                       "r_at_10": 1.0}
+    swapped = perfect[[1, 0, 3, 2, 4]]  # each passage of a and b finds its neighbour
+    assert piece_figures(perfect, swapped, pieces)["r_at_1"] == 1.0
+    assert retrieval_figures(perfect, swapped)["r_at_1"] == pytest.approx(0.2)
+    # Each query finds the next passage: within its piece for the first of a and of b only.
+    assert piece_figures(perfect, perfect.roll(1, dims=0), pieces)["r_at_1"] == pytest.approx(0.4)
 
 
 def test_a_checkpoint_rebuilds_the_same_model(tmp_path: Path) -> None:

@@ -89,10 +89,12 @@ def features(branch: nn.Module, inputs: np.ndarray, batch: int = 256) -> torch.T
 
 
 def direction(query_branch: nn.Module, query_inputs: np.ndarray,
-              candidate_branch: nn.Module, candidate_inputs: np.ndarray) -> dict:
+              candidate_branch: nn.Module, candidate_inputs: np.ndarray,
+              pieces: list[str] | None = None) -> dict:
     """Retrieval one way: every passage's query among all candidates, its own passage the
-    right answer. The candidates are embedded together, their graph over all of them (as a
-    library's items are); each query joins the graph of the other queries' items on its own
+    right answer (and, given each passage's piece, its own piece: `piece_figures`). The
+    candidates are embedded together, their graph over all of them (as a library's items
+    are); each query joins the graph of the other queries' items on its own
     (`Branch.embed_among`), as a search does."""
     with torch.inference_mode():
         stored = query_branch.nodes(features(query_branch, query_inputs))
@@ -103,7 +105,22 @@ def direction(query_branch: nn.Module, query_inputs: np.ndarray,
                 stored.take(slice(0, i)), stored.take(slice(i + 1, None))))
             for i in range(len(stored))
         ])
-    return retrieval_figures(queries, candidates)
+    figures = retrieval_figures(queries, candidates)
+    if pieces is not None:
+        figures["piece"] = piece_figures(queries, candidates, pieces)
+    return figures
+
+
+def piece_figures(queries: torch.Tensor, candidates: torch.Tensor, pieces: list[str]) -> dict:
+    """R@1 and R@10 of each query's own piece, the pieces ranked by their best passage, as the
+    studio ranks a library's tracks (query i and candidate i are of piece `pieces[i]`)."""
+    number = {piece: index for index, piece in enumerate(dict.fromkeys(pieces))}
+    of = torch.tensor([number[piece] for piece in pieces])
+    best = torch.full((len(queries), len(number)), -2.0).scatter_reduce(
+        1, of.expand(len(queries), -1), queries @ candidates.T, "amax")
+    ranks = (best > best.gather(1, of[:, None])).sum(dim=1).float() + 1
+    return {"pieces": len(number), "r_at_1": float((ranks <= 1).float().mean()),
+            "r_at_10": float((ranks <= 10).float().mean())}
 
 
 def retrieval_figures(queries: torch.Tensor, candidates: torch.Tensor) -> dict:

@@ -58,18 +58,15 @@ def read_bars(pages: list[np.ndarray], times: list[tuple[float, float]]
               ) -> tuple[list[np.ndarray], list[list[list[float]]]] | None:
     """Pages as a snippet is read: system strips and each bar's [left, right, start, end],
     the bars timed in order by `times`; None when the barlines found are not the run's bars."""
-    strips, bars = [], []
-    found = 0
-    for page in pages:
-        for system in system_strips(straighten(page)[0]):
-            edges = system.bar_edges()
-            spans = [[a, b, *times[found + i]] if found + i < len(times) else [a, b, 0.0, 0.0]
-                     for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False))]
-            found += len(spans)
-            if spans:
-                strips.append(system.image)
-                bars.append(spans)
-    return (strips, bars) if found == len(times) else None
+    systems = [(system.image, system.bar_edges()) for page in pages
+               for system in system_strips(straighten(page)[0])]
+    systems = [(image, edges) for image, edges in systems if len(edges) > 1]
+    if sum(len(edges) - 1 for _, edges in systems) != len(times):
+        return None
+    timed = iter(times)
+    bars = [[[a, b, *next(timed)] for a, b in zip(edges, edges[1:], strict=False)]
+            for _, edges in systems]
+    return [image for image, _ in systems], bars
 
 
 def engraved_arrays(source: Source, seed: int) -> tuple[dict, int]:
